@@ -1,0 +1,1 @@
+"""The local Kubernetes control plane for tests and development (DESIGN.md section 5)."""
