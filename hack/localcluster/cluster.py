@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import ssl
@@ -74,6 +75,10 @@ class ClusterError(RuntimeError):
     pass
 
 
+class KubectlError(RuntimeError):
+    """A kubectl call that was expected to succeed did not; the message carries kubectl's own stderr."""
+
+
 def _kubeconfig(path: Path, server: str, ca: Path, pair: CertPair, user: str) -> Path:
     doc = {
         "apiVersion": "v1",
@@ -112,6 +117,9 @@ class LocalCluster:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         if (self.run_dir / "state.json").exists():
             stop_run_dir(self.run_dir)
+        # every start is a fresh cluster (like `kind create`); only the storage root survives
+        for stale in ("etcd-data", "node-agent", "pki", "logs"):
+            shutil.rmtree(self.run_dir / stale, ignore_errors=True)
         logs = self.run_dir / "logs"
         logs.mkdir(exist_ok=True)
         pki = LocalPKI(self.run_dir / "pki")
@@ -202,7 +210,8 @@ class LocalCluster:
             "--use-service-account-credentials=true", f"--service-cluster-ip-range={SERVICE_CIDR}",
             "--controllers=*,-nodeipam,-cloud-node-lifecycle,-service-lb-controller,-node-route-controller",
             "--concurrent-gc-syncs=5",
-            f"--tls-cert-file={kcm_serving.cert}", f"--tls-private-key-file={kcm_serving.key}", "--profiling=false", "--v=1",
+            f"--tls-cert-file={kcm_serving.cert}", f"--tls-private-key-file={kcm_serving.key}",
+            "--profiling=false", "--v=1",
         ], logs)
         self._spawn(state, "kube-scheduler", [
             str(bin_dir / "kube-scheduler"),
@@ -287,10 +296,13 @@ class LocalCluster:
     def kubectl(self, *args: str, input: str | None = None, check: bool = True,
                 timeout: float = 120) -> subprocess.CompletedProcess[str]:
         assert self.state is not None
-        return subprocess.run(
+        result = subprocess.run(
             [str(self.bin_dir / "kubectl"), f"--kubeconfig={self.kubeconfig}", *args],
-            input=input, text=True, capture_output=True, check=check, timeout=timeout,
+            input=input, text=True, capture_output=True, check=False, timeout=timeout,
         )
+        if check and result.returncode != 0:
+            raise KubectlError(f"kubectl {' '.join(args)} failed ({result.returncode}): {result.stderr.strip()}")
+        return result
 
 
 def _alive(pid: int) -> bool:

@@ -105,7 +105,7 @@ class Container:
         with self.log_path.open("ab") as fh:
             self.proc = subprocess.Popen(
                 argv, env=env, cwd=cwd, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                start_new_session=True, preexec_fn=_die_with_parent,
+                start_new_session=True, preexec_fn=_die_with_parent,  # noqa: PLW1509 - only prctl, async-signal-safe
             )
         self.started_at = _now()
         self.waiting = None
@@ -520,9 +520,17 @@ class NodeAgent:
         if runner is not None:
             self._finish(runner, True)
         meta = pod["metadata"]
-        with contextlib.suppress(ApiException):
-            self.core.delete_namespaced_pod(meta["name"], meta["namespace"], grace_period_seconds=0,
-                                            body=client.V1DeleteOptions(preconditions={"uid": meta["uid"]}))
+        try:
+            self.core.delete_namespaced_pod(
+                meta["name"], meta["namespace"], grace_period_seconds=0,
+                body=client.V1DeleteOptions(grace_period_seconds=0, preconditions={"uid": meta["uid"]}))
+            log.info("pod %s/%s: terminated and deleted", meta["namespace"], meta["name"])
+        except ApiException as e:
+            if e.status != 404:
+                log.warning("pod %s/%s: final delete failed: %s %s", meta["namespace"], meta["name"],
+                            e.status, e.body)
+        except Exception:
+            log.exception("pod %s/%s: final delete failed", meta["namespace"], meta["name"])
 
     def _finish(self, runner: PodRunner, graceful: bool) -> None:
         if not graceful:
@@ -563,7 +571,7 @@ class NodeAgent:
 
 def _serve_health(port: int) -> None:
     class H(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             self.send_response(200 if self.path == "/healthz" else 404)
             self.end_headers()
             self.wfile.write(b"ok")

@@ -31,7 +31,7 @@ def image_is_herder(image: str, herder_image: str) -> bool:
     last = repo.rsplit("/", 1)
     if ":" in last[-1]:
         repo = repo[: repo.rfind(":")]
-    want = herder_image.split("@")[0]
+    want = herder_image.split("@", maxsplit=1)[0]
     want_last = want.rsplit("/", 1)
     if ":" in want_last[-1]:
         want = want[: want.rfind(":")]
