@@ -38,6 +38,17 @@ LOCAL_NODE = "herder-local"
 HERDER_IMAGE = "ghcr.io/herder-dev/herder"
 
 
+# The audit log records every write (at Metadata level), so tests can count the API writes a component makes
+# instead of assuming them — e.g. "a resync with nothing changed makes zero writes".
+AUDIT_POLICY = {
+    "apiVersion": "audit.k8s.io/v1", "kind": "Policy", "omitStages": ["RequestReceived"],
+    "rules": [
+        {"level": "Metadata", "verbs": ["create", "update", "patch", "delete", "deletecollection"]},
+        {"level": "None"},
+    ],
+}
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -166,6 +177,9 @@ class LocalCluster:
         kcm = pki.issue("kcm", "system:kube-controller-manager", client=True)
         sched = pki.issue("scheduler", "system:kube-scheduler", client=True)
         sa = pki.service_account_keys()
+        self.pki = pki
+        audit_policy = self.run_dir / "audit-policy.yaml"
+        audit_policy.write_text(yaml.safe_dump(AUDIT_POLICY))
         kcm_serving = pki.issue("kcm-serving", "kube-controller-manager", server=True, ips=("127.0.0.1",))
         sched_serving = pki.issue("scheduler-serving", "kube-scheduler", server=True, ips=("127.0.0.1",))
         server = state.server
@@ -199,6 +213,8 @@ class LocalCluster:
             f"--service-account-key-file={sa.cert}", f"--service-account-signing-key-file={sa.key}",
             f"--service-cluster-ip-range={SERVICE_CIDR}", "--endpoint-reconciler-type=none",
             "--allow-privileged=false", "--profiling=false", "--v=1",
+            f"--audit-policy-file={audit_policy}", f"--audit-log-path={self.audit_log}",
+            "--audit-log-format=json", "--audit-log-mode=blocking",
         ], logs)
         self._wait_http(f"{server}/readyz", pki, admin, deadline, "kube-apiserver")
         self._spawn(state, "kube-controller-manager", [
@@ -281,6 +297,32 @@ class LocalCluster:
 
     def stop(self) -> None:
         stop_run_dir(self.run_dir)
+
+    @property
+    def audit_log(self) -> Path:
+        return self.run_dir / "logs" / "audit.jsonl"
+
+    def writes_by(self, username: str, since_line: int = 0) -> list[dict[str, object]]:
+        """Write requests (verb, resource, name, subresource) made by ``username``, from the audit log."""
+        out: list[dict[str, object]] = []
+        lines = self.audit_log.read_text().splitlines() if self.audit_log.exists() else []
+        for line in lines[since_line:]:
+            ev = json.loads(line)
+            if ev.get("stage") == "ResponseComplete" and ev.get("user", {}).get("username") == username:
+                ref = ev.get("objectRef", {})
+                out.append({"verb": ev["verb"], "resource": ref.get("resource"), "name": ref.get("name"),
+                            "subresource": ref.get("subresource"), "code": ev.get("responseStatus", {}).get("code")})
+        return out
+
+    def audit_lines(self) -> int:
+        return len(self.audit_log.read_text().splitlines()) if self.audit_log.exists() else 0
+
+    def user_kubeconfig(self, user: str, groups: tuple[str, ...] = ()) -> Path:
+        """A kubeconfig for another client-certificate user (CN=user, O=groups) — e.g. the operator's own
+        identity, so the audit log can tell its writes from the test's."""
+        assert self.state is not None
+        pair = self.pki.issue(f"user-{user}", user, org=",".join(groups) or None, client=True)
+        return _kubeconfig(self.run_dir / f"{user}.kubeconfig", self.state.server, self.pki.ca, pair, user)
 
     # ---- conveniences ------------------------------------------------------------------------------
     @property

@@ -41,8 +41,9 @@ def _write_key(path: Path, key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) 
 
 def _name(cn: str, org: str | None = None) -> x509.Name:
     attrs = [x509.NameAttribute(NameOID.COMMON_NAME, cn)]
-    if org:
-        attrs.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, org))
+    for group in (org or "").split(","):  # several O= attributes = several Kubernetes groups
+        if group:
+            attrs.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, group))
     return x509.Name(attrs)
 
 
