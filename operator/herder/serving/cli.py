@@ -1,0 +1,98 @@
+"""`herder serve`: parse configuration, load and verify the model, then serve until SIGTERM.
+
+Exit codes: 0 after a clean drain, 2 for invalid configuration, 3 when the model is refused (digest mismatch,
+unsafe format, untrusted types, bad metadata, unreadable URI). A refused model never opens the port, so the
+pod never reports ready.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+EXIT_CONFIG = 2
+EXIT_REFUSED = 3
+
+
+def main(argv: Sequence[str]) -> int:
+    from herder.serving.config import ConfigError, parse_config
+    from herder.storage.errors import StorageError
+
+    try:
+        config = parse_config(argv, os.environ)
+    except ConfigError as exc:
+        print(f"herder serve: invalid configuration: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    logging.basicConfig(
+        level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+    from herder.serving.loading import load_served_model
+
+    try:
+        model = load_served_model(config)
+    except (StorageError, ConfigError) as exc:
+        print(f"herder serve: refusing to serve {config.model_uri}: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
+    return run(config, model)
+
+
+def run(config: object, model: object) -> int:
+    """Build the app around a loaded model and serve it (blocking)."""
+    import sklearn
+    import uvicorn
+
+    from herder.serving.app import HerderApp
+    from herder.serving.config import ServeConfig
+    from herder.serving.dataplane import DataPlane, DataPlaneSettings
+    from herder.serving.metrics import ServerMetrics
+    from herder.serving.model import ServedModel
+    from herder.serving.payload_log import PayloadLog
+    from herder.serving.server import DrainingServer
+
+    assert isinstance(config, ServeConfig)
+    assert isinstance(model, ServedModel)
+    # Inputs are validated (finite, right shape) before the model sees them; skip sklearn's repeated checks.
+    sklearn.set_config(assume_finite=True, skip_parameter_validation=True)
+    metrics = ServerMetrics(model=model, enabled=config.metrics)
+    payload_log = (
+        PayloadLog(config.payload_log, config.payload_log_sample_rate) if config.payload_log is not None else None
+    )
+    dataplane = DataPlane(
+        model=model,
+        metrics=metrics,
+        settings=DataPlaneSettings(
+            max_batch_size=config.max_batch_size,
+            max_batch_wait_ms=config.max_batch_wait_ms,
+            feedback_window=config.feedback_window,
+            inject_error_rate=config.inject_error_rate,
+            inject_latency_ms=config.inject_latency_ms,
+        ),
+        payload_log=payload_log,
+    )
+    app = HerderApp(
+        model=model,
+        dataplane=dataplane,
+        metrics=metrics,
+        max_body_bytes=config.max_body_bytes,
+        max_concurrency=config.max_concurrency,
+        metrics_enabled=config.metrics,
+    )
+    uv_config = uvicorn.Config(
+        app,
+        host=config.host,
+        port=config.port,
+        loop="uvloop",
+        http="httptools",
+        lifespan="off",
+        access_log=False,
+        log_level=config.log_level,
+        server_header=False,
+        date_header=False,
+        backlog=2048,
+        timeout_graceful_shutdown=int(config.graceful_timeout_seconds),
+    )
+    server = DrainingServer(uv_config, app, dataplane, config.drain_seconds)
+    server.run()
+    return 0 if server.started else 1

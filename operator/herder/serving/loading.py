@@ -1,0 +1,80 @@
+"""Startup: from configuration to a ServedModel, verifying everything before any byte is deserialised.
+
+Order matters and is the safety argument: (1) validate URIs, (2) copy the artifact into the cache while
+hashing and compare with the pinned sha256, (3) read metadata.json and check it names the same digest,
+(4) only then deserialise (skops with configured trusted types; pickle/joblib only if allowed and pinned),
+(5) check the estimator agrees with the metadata. Any failure raises a StorageError with one clear line.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from herder.serving.config import ConfigError, ServeConfig
+from herder.serving.model import ServedModel
+from herder.serving.signature import signature_from_estimator, signature_from_metadata
+from herder.storage.errors import MetadataError
+from herder.storage.fetch import fetch_verified, read_small
+from herder.storage.loader import load_artifact
+from herder.storage.metadata import ArtifactMetadata, parse_metadata
+
+log = logging.getLogger("herder.serving")
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$")
+
+
+def load_metadata(config: ServeConfig) -> ArtifactMetadata | None:
+    if not config.metadata_uri:
+        return None
+    raw = read_small(
+        config.metadata_uri, expected_sha256=config.metadata_sha256, storage_options=config.storage_options()
+    )
+    return parse_metadata(raw, config.metadata_uri)
+
+
+def load_served_model(config: ServeConfig) -> ServedModel:
+    """Fetch, verify and load the configured model; raise StorageError/ConfigError naming the problem."""
+    metadata = load_metadata(config)
+    artifact = fetch_verified(
+        config.model_uri,
+        config.cache_dir,
+        config.sha256,
+        allow_unpinned_local=config.allow_unverified_local,
+        storage_options=config.storage_options(),
+    )
+    if not artifact.pinned:
+        log.warning("serving UNVERIFIED local artifact %s (sha256 %s): development only", artifact.uri, artifact.sha256)
+    if metadata is not None:
+        if metadata.sha256 != artifact.sha256:
+            raise MetadataError(
+                f"metadata.json describes artifact sha256 {metadata.sha256}, but {config.model_uri} "
+                f"has sha256 {artifact.sha256}"
+            )
+        if metadata.format != config.format.value:
+            raise MetadataError(
+                f"metadata.json says format {metadata.format!r} but --format is {config.format.value!r}"
+            )
+    estimator = load_artifact(
+        artifact, config.format, trusted_types=config.trusted_types, allow_unsafe_pickle=config.allow_unsafe_pickle
+    )
+    if not hasattr(estimator, "predict"):
+        raise MetadataError(f"{config.model_uri} does not contain an estimator with predict()")
+    if metadata is not None:
+        signature = signature_from_metadata(metadata, estimator, artifact.sha256)
+    else:
+        signature = signature_from_estimator(estimator)
+    name = config.model_name or (metadata.name if metadata else "model")
+    version = config.model_version or (metadata.version if metadata else "1")
+    if not NAME_RE.match(name):
+        raise ConfigError(f"model name {name!r} must match {NAME_RE.pattern} (it appears in URL paths)")
+    if not NAME_RE.match(version):
+        raise ConfigError(f"model version {version!r} must match {NAME_RE.pattern}")
+    return ServedModel(
+        name=name,
+        version=version,
+        sha256=artifact.sha256,
+        format=config.format.value,
+        estimator=estimator,
+        signature=signature,
+        baseline=metadata.baseline if metadata else None,
+    )
