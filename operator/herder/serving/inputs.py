@@ -174,10 +174,8 @@ def flatten(data: Any, where: str) -> list[Any]:
     """Row-major flattening of nested lists (V2 allows both flat and nested ``data``)."""
     if not isinstance(data, list):
         raise BadRequestError(f"{where}: 'data' must be an array, got {json_type(data)}")
-    if not data or not isinstance(data[0], list):
-        if any(isinstance(v, list) for v in data):
-            raise BadRequestError(f"{where}: 'data' mixes nested arrays and scalars")
-        return data
+    if not data or type(data[0]) is not list:
+        return data  # a nested array further on is caught by the value type check
     out: list[Any] = []
     stack: list[Any] = [iter(data)]
     depth_limit = 32

@@ -5,11 +5,12 @@ Kept free of HTTP and metrics so it can be tested directly and run on the batche
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from herder.serving.fastpath import FastPredict, linear_fast_path
 from herder.serving.signature import Signature
 from herder.storage.metadata import BaselineProfile
 
@@ -46,6 +47,12 @@ class ServedModel:
     estimator: Any
     signature: Signature
     baseline: BaselineProfile | None = None
+    use_fast_path: bool = True
+    _fast: FastPredict | None = field(init=False, default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.use_fast_path and not self.needs_dataframe:
+            object.__setattr__(self, "_fast", linear_fast_path(self.estimator))
 
     @property
     def has_proba(self) -> bool:
@@ -67,6 +74,9 @@ class ServedModel:
 
     def predict(self, matrix: np.ndarray, want_proba: bool) -> Prediction:
         """Predict labels/values for every row; probabilities only when asked and available."""
+        if self._fast is not None:
+            labels, proba = self._fast(matrix, want_proba and self.has_proba)
+            return Prediction(labels=labels, proba=proba)
         features = self._frame(matrix) if self.needs_dataframe else matrix
         labels = np.asarray(self.estimator.predict(features))
         proba = None

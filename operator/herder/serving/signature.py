@@ -9,6 +9,7 @@ silent, catastrophic bug.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from herder.storage.errors import MetadataError
@@ -23,16 +24,16 @@ class Signature:
     task: str
     classes: tuple[Category, ...] | None
 
-    @property
+    @cached_property
     def names(self) -> tuple[str, ...]:
         return tuple(f.name for f in self.features)
 
-    @property
+    @cached_property
     def all_numeric(self) -> bool:
         """True when every feature is float/int, so rows fit a float64 matrix (the fast path)."""
         return all(f.dtype in NUMERIC_DTYPES for f in self.features)
 
-    @property
+    @cached_property
     def index(self) -> dict[str, int]:
         return {f.name: i for i, f in enumerate(self.features)}
 
