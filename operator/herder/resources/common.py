@@ -1,0 +1,105 @@
+"""Pure pieces shared by every builder: labels, owner references, the restricted pod security settings and the
+storage volume. No I/O: builders return plain dicts (what the API server receives) so tests compare dicts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from herder import API_GROUP, API_VERSION, __version__
+
+STORE_MOUNT = "/var/lib/herder/store"
+"""Where the artifact/dataset store is mounted in every pod (a PVC), so URIs inside pods are file:// paths."""
+TMP_MOUNT = "/tmp"  # noqa: S108 - an emptyDir: the root filesystem is read-only
+RUN_AS_USER = 10001
+
+
+@dataclass(frozen=True)
+class Owner:
+    """The custom resource that owns a child (for ownerReferences, names and labels)."""
+
+    kind: str
+    name: str
+    namespace: str
+    uid: str
+
+    @classmethod
+    def from_body(cls, kind: str, body: dict[str, Any]) -> Owner:
+        meta = body["metadata"]
+        return cls(kind, meta["name"], meta["namespace"], meta["uid"])
+
+    def reference(self) -> dict[str, Any]:
+        return {"apiVersion": f"{API_GROUP}/{API_VERSION}", "kind": self.kind, "name": self.name, "uid": self.uid,
+                "controller": True, "blockOwnerDeletion": True}
+
+
+def labels(owner: Owner, component: str, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """``app.kubernetes.io/*`` labels plus the owner, so ``kubectl get -l herder.dev/<kind>=<name>`` works."""
+    out = {
+        "app.kubernetes.io/name": "herder",
+        "app.kubernetes.io/instance": owner.name,
+        "app.kubernetes.io/component": component,
+        "app.kubernetes.io/managed-by": "herder-operator",
+        "app.kubernetes.io/part-of": "herder",
+        "app.kubernetes.io/version": __version__,
+        f"herder.dev/{owner.kind.lower()}": owner.name,
+    }
+    out.update(extra or {})
+    return out
+
+
+def metadata(owner: Owner, name: str, component: str, extra_labels: dict[str, str] | None = None,
+             annotations: dict[str, str] | None = None) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": name, "namespace": owner.namespace,
+                            "labels": labels(owner, component, extra_labels),
+                            "ownerReferences": [owner.reference()]}
+    if annotations:
+        meta["annotations"] = annotations
+    return meta
+
+
+def pod_security_context() -> dict[str, Any]:
+    """Pod Security Standards "restricted" at pod level."""
+    return {"runAsNonRoot": True, "runAsUser": RUN_AS_USER, "runAsGroup": RUN_AS_USER, "fsGroup": RUN_AS_USER,
+            "seccompProfile": {"type": "RuntimeDefault"}}
+
+
+def container_security_context() -> dict[str, Any]:
+    """Pod Security Standards "restricted" at container level, plus a read-only root filesystem."""
+    return {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}, "readOnlyRootFilesystem": True,
+            "runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+
+
+@dataclass(frozen=True)
+class Storage:
+    """The artifact/dataset store as the pods see it: a PersistentVolumeClaim mounted at STORE_MOUNT."""
+
+    claim: str
+
+    def volume(self) -> dict[str, Any]:
+        return {"name": "store", "persistentVolumeClaim": {"claimName": self.claim}}
+
+    def mount(self, read_only: bool = False) -> dict[str, Any]:
+        return {"name": "store", "mountPath": STORE_MOUNT, "readOnly": read_only}
+
+    @staticmethod
+    def path(*parts: str) -> str:
+        """A path inside the store as pods see it, e.g. ``path('artifacts', uid, 'model.skops')``."""
+        return "/".join([STORE_MOUNT, *[p.strip("/") for p in parts]])
+
+
+def pod_ip_env() -> dict[str, Any]:
+    return {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}
+
+
+def tmp_volume() -> tuple[dict[str, Any], dict[str, Any]]:
+    return ({"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}}, {"name": "tmp", "mountPath": TMP_MOUNT})
+
+
+def resources(requests: dict[str, str] | None, limits: dict[str, str] | None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if requests:
+        out["requests"] = dict(requests)
+    if limits:
+        out["limits"] = dict(limits)
+    return out

@@ -1,0 +1,194 @@
+"""Pure builders for what a ModelDeployment becomes: serving Deployments (stable and canary), one Service, an
+optional HorizontalPodAutoscaler, a PodDisruptionBudget and an optional Gateway API HTTPRoute.
+
+Traffic by replica ratio (the default, no mesh needed): stable and canary pods share the ``herder.dev/serving``
+label the Service selects, so the canary's share of traffic is its share of ready replicas. With Gateway API, each
+track gets its own Service and the HTTPRoute carries the weights.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from herder.resources.common import (
+    Owner,
+    Storage,
+    container_security_context,
+    labels,
+    metadata,
+    pod_ip_env,
+    pod_security_context,
+    tmp_volume,
+)
+
+SERVING_PORT = 8080
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A resolved model version as the server needs it."""
+
+    model: str
+    version: int
+    artifact_uri: str
+    sha256: str
+    metadata_uri: str | None = None
+    format: str = "skops"
+
+
+@dataclass(frozen=True)
+class ServingParams:
+    image: str
+    storage: Storage
+    requests: dict[str, str] | None = None
+    limits: dict[str, str] | None = None
+    max_batch_size: int = 1
+    max_batch_wait_ms: int = 2
+    extra_args: tuple[str, ...] = ()
+    node_selector: dict[str, str] = field(default_factory=dict)
+    tolerations: tuple[dict[str, Any], ...] = ()
+    termination_grace_seconds: int = 30
+    pre_stop_sleep_seconds: int = 3
+
+
+def deployment_name(owner: Owner, track: str) -> str:
+    return f"{owner.name}-{track}"
+
+
+def service_name(owner: Owner, track: str | None = None) -> str:
+    return owner.name if track is None else f"{owner.name}-{track}"
+
+
+def selector_labels(owner: Owner, track: str | None = None) -> dict[str, str]:
+    out = {"herder.dev/serving": owner.name}
+    if track:
+        out["herder.dev/track"] = track
+    return out
+
+
+def build_serving_deployment(owner: Owner, track: str, ref: ModelRef, replicas: int, p: ServingParams
+                             ) -> dict[str, Any]:
+    tmp_vol, tmp_mount = tmp_volume()
+    args = [
+        "serve",
+        f"--model-name={ref.model}", f"--model-version={ref.version}",
+        f"--model-uri={ref.artifact_uri}", f"--sha256={ref.sha256}", f"--format={ref.format}",
+        "--host=$(POD_IP)", f"--port={SERVING_PORT}",
+        f"--max-batch-size={p.max_batch_size}", f"--max-batch-wait-ms={p.max_batch_wait_ms}",
+        "--cache-dir=/tmp/herder-cache",
+    ]
+    if ref.metadata_uri:
+        args.append(f"--metadata-uri={ref.metadata_uri}")
+    args += list(p.extra_args)
+    container: dict[str, Any] = {
+        "name": "server",
+        "image": p.image,
+        "imagePullPolicy": "IfNotPresent",
+        "command": ["herder"],
+        "args": args,
+        "env": [pod_ip_env()],
+        "ports": [{"name": "http", "containerPort": SERVING_PORT, "protocol": "TCP"}],
+        "readinessProbe": {"httpGet": {"path": "/v2/health/ready", "port": "http"}, "periodSeconds": 2,
+                           "failureThreshold": 2, "timeoutSeconds": 2},
+        "livenessProbe": {"httpGet": {"path": "/v2/health/live", "port": "http"}, "periodSeconds": 10,
+                          "failureThreshold": 3, "timeoutSeconds": 2, "initialDelaySeconds": 5},
+        # the endpoint controller needs a moment to drop the pod from the Service before SIGTERM stops intake
+        "lifecycle": {"preStop": {"sleep": {"seconds": p.pre_stop_sleep_seconds}}},
+        "volumeMounts": [p.storage.mount(read_only=True), tmp_mount],
+        "securityContext": container_security_context(),
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+    }
+    res: dict[str, Any] = {}
+    if p.requests:
+        res["requests"] = dict(p.requests)
+    if p.limits:
+        res["limits"] = dict(p.limits)
+    if res:
+        container["resources"] = res
+    version_labels = {"herder.dev/model": ref.model, "herder.dev/model-version": str(ref.version)}
+    pod_labels = {**selector_labels(owner, track), **version_labels, "app.kubernetes.io/name": "herder",
+                  "app.kubernetes.io/component": "server"}
+    pod_spec: dict[str, Any] = {
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "securityContext": pod_security_context(),
+        "terminationGracePeriodSeconds": p.termination_grace_seconds,
+        "containers": [container],
+        "volumes": [p.storage.volume(), tmp_vol],
+    }
+    if p.node_selector:
+        pod_spec["nodeSelector"] = dict(p.node_selector)
+    if p.tolerations:
+        pod_spec["tolerations"] = [dict(t) for t in p.tolerations]
+    return {
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": metadata(owner, deployment_name(owner, track), "server", {"herder.dev/track": track,
+                                                                          **version_labels}),
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": selector_labels(owner, track)},
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
+            "template": {"metadata": {"labels": pod_labels,
+                                      "annotations": {"herder.dev/sha256": ref.sha256}},
+                         "spec": pod_spec},
+        },
+    }
+
+
+def build_service(owner: Owner, track: str | None = None) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": metadata(owner, service_name(owner, track), "server"),
+        "spec": {"type": "ClusterIP", "selector": selector_labels(owner, track),
+                 "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}]},
+    }
+
+
+def build_pdb(owner: Owner) -> dict[str, Any]:
+    return {
+        "apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
+        "metadata": metadata(owner, owner.name, "server"),
+        "spec": {"maxUnavailable": 1, "selector": {"matchLabels": selector_labels(owner)}},
+    }
+
+
+def build_hpa(owner: Owner, track: str, min_replicas: int, max_replicas: int, cpu_percent: int) -> dict[str, Any]:
+    return {
+        "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+        "metadata": metadata(owner, owner.name, "server"),
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": deployment_name(owner, track)},
+            "minReplicas": min_replicas, "maxReplicas": max_replicas,
+            "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": {
+                "type": "Utilization", "averageUtilization": cpu_percent}}}],
+        },
+    }
+
+
+def build_httproute(owner: Owner, parent: dict[str, str], stable_weight: int, canary_weight: int,
+                    hostnames: tuple[str, ...] = ()) -> dict[str, Any]:
+    backends = [{"name": service_name(owner, "stable"), "port": 80, "weight": stable_weight}]
+    if canary_weight > 0:
+        backends.append({"name": service_name(owner, "canary"), "port": 80, "weight": canary_weight})
+    spec: dict[str, Any] = {"parentRefs": [dict(parent)], "rules": [{"backendRefs": backends}]}
+    if hostnames:
+        spec["hostnames"] = list(hostnames)
+    return {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+            "metadata": metadata(owner, owner.name, "route"), "spec": spec}
+
+
+def split_replicas(total: int, canary_weight: int) -> tuple[int, int]:
+    """Replica-ratio traffic split: (stable, canary) replicas so the canary's share is as close to its weight as
+    whole pods allow, with at least one canary pod for any weight > 0 and at least one stable pod below 100."""
+    if canary_weight <= 0:
+        return total, 0
+    if canary_weight >= 100:
+        return 0, total
+    canary = max(1, math.floor(total * canary_weight / 100 + 0.5))
+    stable = max(1, total - canary)
+    return stable, canary
+
+
+__all__ = ["labels"]

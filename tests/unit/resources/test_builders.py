@@ -1,0 +1,79 @@
+"""Generated children: owned, labelled, and admissible under Pod Security Standards "restricted"."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from herder.resources.common import Owner, Storage
+from herder.resources.jobs import JobParams, build_job
+from herder.resources.serving import (
+    ModelRef,
+    ServingParams,
+    build_httproute,
+    build_pdb,
+    build_service,
+    build_serving_deployment,
+    split_replicas,
+)
+
+OWNER = Owner("ModelDeployment", "iris", "ml", "uid-1")
+REF = ModelRef("iris", 3, "file:///var/lib/herder/store/artifacts/abc/model.skops", "ab" * 32,
+               "file:///var/lib/herder/store/artifacts/abc/metadata.json")
+
+
+def assert_restricted(pod_spec: dict[str, Any]) -> None:
+    """The checks of the "restricted" profile (the API server's PodSecurity admission re-checks in integration)."""
+    assert pod_spec["securityContext"]["runAsNonRoot"] is True
+    assert pod_spec["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
+    assert pod_spec["automountServiceAccountToken"] is False
+    for c in pod_spec["containers"]:
+        sc = c["securityContext"]
+        assert sc["allowPrivilegeEscalation"] is False
+        assert sc["capabilities"]["drop"] == ["ALL"]
+    for v in pod_spec["volumes"]:
+        assert set(v) & {"emptyDir", "persistentVolumeClaim", "configMap", "secret", "projected"}
+
+
+def test_serving_deployment() -> None:
+    d = build_serving_deployment(OWNER, "stable", REF, 2, ServingParams(image="img:1", storage=Storage("store")))
+    assert d["metadata"]["ownerReferences"][0]["uid"] == "uid-1"
+    assert d["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "herder-operator"
+    spec = d["spec"]["template"]["spec"]
+    assert_restricted(spec)
+    args = spec["containers"][0]["args"]
+    assert f"--sha256={'ab' * 32}" in args
+    assert "--host=$(POD_IP)" in args
+    assert d["spec"]["selector"]["matchLabels"] == {"herder.dev/serving": "iris", "herder.dev/track": "stable"}
+    assert spec["containers"][0]["readinessProbe"]["httpGet"]["path"] == "/v2/health/ready"
+
+
+def test_service_selects_both_tracks() -> None:
+    assert build_service(OWNER)["spec"]["selector"] == {"herder.dev/serving": "iris"}
+    assert build_pdb(OWNER)["spec"]["selector"]["matchLabels"] == {"herder.dev/serving": "iris"}
+
+
+def test_httproute_weights() -> None:
+    r = build_httproute(OWNER, {"name": "gw"}, 80, 20)
+    assert [(b["name"], b["weight"]) for b in r["spec"]["rules"][0]["backendRefs"]] == [
+        ("iris-stable", 80), ("iris-canary", 20)]
+
+
+@pytest.mark.parametrize(("total", "weight", "expected"), [
+    (4, 0, (4, 0)), (4, 25, (3, 1)), (4, 50, (2, 2)), (1, 10, (1, 1)), (4, 100, (0, 4)), (3, 90, (1, 3))])
+def test_split_replicas(total: int, weight: int, expected: tuple[int, int]) -> None:
+    assert split_replicas(total, weight) == expected
+
+
+def test_job() -> None:
+    job = build_job(Owner("TrainingJob", "t", "ml", "u"), JobParams(
+        name="t-train", component="training", image="img:1", args=["train"], request={"a": 1},
+        storage=Storage("store"), deadline_seconds=600))
+    spec = job["spec"]
+    assert spec["activeDeadlineSeconds"] == 600
+    assert spec["podFailurePolicy"]["rules"][0]["onExitCodes"]["values"] == [2]
+    pod = spec["template"]["spec"]
+    assert_restricted(pod)
+    assert pod["restartPolicy"] == "Never"
+    assert pod["containers"][0]["env"][0] == {"name": "HERDER_REQUEST_JSON", "value": '{"a":1}'}
