@@ -317,6 +317,22 @@ class LocalCluster:
     def audit_lines(self) -> int:
         return len(self.audit_log.read_text().splitlines()) if self.audit_log.exists() else 0
 
+    def provision_storage(self, namespace: str, claim: str = "herder-store", size: str = "10Gi") -> Path:
+        """A bound PersistentVolumeClaim for Herder's store in ``namespace`` (a pre-bound hostPath PV — there
+        is no dynamic provisioner here). The node agent maps the claim to the returned local directory."""
+        local = self.storage_root / namespace / claim
+        local.mkdir(parents=True, exist_ok=True)
+        pv = {"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": f"{claim}-{namespace}"},
+              "spec": {"capacity": {"storage": size}, "accessModes": ["ReadWriteMany"],
+                       "persistentVolumeReclaimPolicy": "Retain", "storageClassName": "herder-local",
+                       "hostPath": {"path": str(local), "type": "DirectoryOrCreate"},
+                       "claimRef": {"namespace": namespace, "name": claim}}}
+        pvc = {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": claim, "namespace": namespace},
+               "spec": {"accessModes": ["ReadWriteMany"], "storageClassName": "herder-local",
+                        "volumeName": f"{claim}-{namespace}", "resources": {"requests": {"storage": size}}}}
+        self.kubectl("apply", "-f", "-", input=yaml.safe_dump_all([pv, pvc]))
+        return local
+
     def user_kubeconfig(self, user: str, groups: tuple[str, ...] = ()) -> Path:
         """A kubeconfig for another client-certificate user (CN=user, O=groups) — e.g. the operator's own
         identity, so the audit log can tell its writes from the test's."""
