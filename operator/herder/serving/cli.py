@@ -17,8 +17,14 @@ EXIT_REFUSED = 3
 
 
 def main(argv: Sequence[str]) -> int:
-    from herder.serving.config import ConfigError, parse_config
-    from herder.storage.errors import StorageError
+    from herder.serving.lean_imports import pandas_deferred
+
+    with pandas_deferred():
+        import sklearn  # noqa: F401 - imported here, without pandas (see lean_imports)
+        import skops.io  # noqa: F401
+
+        from herder.serving.config import ConfigError, parse_config
+        from herder.storage.errors import StorageError
 
     try:
         config = parse_config(argv, os.environ)

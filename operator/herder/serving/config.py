@@ -49,6 +49,7 @@ class ServeConfig:
     payload_log: Path | None = None
     payload_log_sample_rate: float = 1.0
     metrics: bool = True
+    linear_fast_path: bool = True
     feedback_window: int = 100_000
     drain_seconds: float = 2.0
     graceful_timeout_seconds: float = 30.0
@@ -126,6 +127,10 @@ def build_parser() -> argparse.ArgumentParser:
     add("--payload-log-sample-rate", help="fraction of requests logged (default 1.0)")
     add("--metrics", help="serve /metrics and record metrics: true/false (default true)")
     add("--no-metrics", dest="metrics", action="store_const", const="false", help="same as --metrics=false")
+    add(
+        "--linear-fast-path",
+        help="predict plain linear models with numpy instead of scikit-learn's validated path (default true)",
+    )
     add("--feedback-window", help="recent request ids kept for feedback (default 100000)")
     add("--drain-seconds", help="after SIGTERM, keep answering (not ready) this long (default 2)")
     add("--graceful-timeout-seconds", help="then wait at most this long for in-flight requests (default 30)")
@@ -186,7 +191,7 @@ def parse_config(argv: Sequence[str], env: Mapping[str, str]) -> ServeConfig:
             values["format"] = ArtifactFormat(v.lower())
         except ValueError as exc:
             raise ConfigError(f"--format: expected skops, pickle or joblib, got {v!r}") from exc
-    for dest in ("allow_unverified_local", "allow_unsafe_pickle", "metrics"):
+    for dest in ("allow_unverified_local", "allow_unsafe_pickle", "metrics", "linear_fast_path"):
         if (v := text(dest)) is not None:
             values[dest] = _parse_bool(v, "--" + dest.replace("_", "-"))
     if ns.trusted_types:

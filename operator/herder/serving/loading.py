@@ -77,4 +77,5 @@ def load_served_model(config: ServeConfig) -> ServedModel:
         estimator=estimator,
         signature=signature,
         baseline=metadata.baseline if metadata else None,
+        use_fast_path=config.linear_fast_path,
     )
