@@ -1,0 +1,148 @@
+"""Check a parsed dataset against its declared schema and rules; every problem names the column and numbers.
+
+Problems are collected, not raised one by one, so a user fixing a dataset sees everything wrong at once; the
+first few become the failure reason on the resource's status.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from herder.training.dataset import LoadedData
+from herder.training.requests import ColumnSpec, DatasetSchema, ValidationRules, parse_decimal
+from herder.training.results import Problem
+
+
+def percent(fraction: float) -> str:
+    """0.031 -> '3.1%', 0.01 -> '1%' (short and exact enough for a status message)."""
+    text = f"{fraction * 100:.2f}".rstrip("0").rstrip(".")
+    return f"{text}%"
+
+
+def _null_problems(spec: ColumnSpec, series: pd.Series, rules: ValidationRules) -> list[Problem]:
+    nulls = int(series.isna().sum())
+    rows = len(series)
+    if nulls == 0 or rows == 0:
+        return []
+    fraction = nulls / rows
+    if not spec.nullable:
+        return [
+            Problem(
+                column=spec.name,
+                problem="nulls",
+                message=f"column {spec.name!r}: {nulls} nulls ({percent(fraction)}) but the column is not nullable",
+            )
+        ]
+    if rules.max_null_fraction is not None:
+        limit = parse_decimal(rules.max_null_fraction, "maxNullFraction")
+        if fraction > limit:
+            return [
+                Problem(
+                    column=spec.name,
+                    problem="null_fraction",
+                    message=f"column {spec.name!r}: {nulls} nulls ({percent(fraction)}) > maxNullFraction "
+                    f"{percent(limit)}",
+                )
+            ]
+    return []
+
+
+def _range_problems(spec: ColumnSpec, series: pd.Series) -> list[Problem]:
+    problems: list[Problem] = []
+    values = series.dropna()
+    low, high = spec.min_value, spec.max_value
+    if low is not None:
+        below = values[values < low]
+        if len(below):
+            problems.append(
+                Problem(
+                    column=spec.name,
+                    problem="below_min",
+                    message=f"column {spec.name!r}: {len(below)} values below min {spec.min} "
+                    f"(smallest {below.min():g})",
+                )
+            )
+    if high is not None:
+        above = values[values > high]
+        if len(above):
+            problems.append(
+                Problem(
+                    column=spec.name,
+                    problem="above_max",
+                    message=f"column {spec.name!r}: {len(above)} values above max {spec.max} (largest {above.max():g})",
+                )
+            )
+    return problems
+
+
+def _category_problems(spec: ColumnSpec, series: pd.Series) -> list[Problem]:
+    if spec.categories is None:
+        return []
+    allowed = {str(c) for c in spec.categories}
+    values = series.dropna()
+    text = values.map(lambda v: str(int(v)) if isinstance(v, float) and v.is_integer() else str(v))
+    unknown = text[~text.isin(allowed)]
+    if unknown.empty:
+        return []
+    examples = ", ".join(repr(v) for v in unknown.value_counts().index[:3])
+    return [
+        Problem(
+            column=spec.name,
+            problem="unknown_category",
+            message=f"column {spec.name!r}: {len(unknown)} values not in categories {sorted(allowed)} "
+            f"(e.g. {examples})",
+        )
+    ]
+
+
+def check_data(loaded: LoadedData, schema: DatasetSchema, rules: ValidationRules) -> list[Problem]:
+    """Every schema and rule violation, in column order, dataset-wide problems last."""
+    frame = loaded.frame
+    problems: list[Problem] = [
+        Problem(
+            column=name,
+            problem="missing_column",
+            message=f"column {name!r} is declared but not in the data (data has {list(frame.columns)[:20]})",
+        )
+        for name in loaded.missing
+    ]
+    problems.extend(loaded.type_problems)
+    for spec in schema.columns:
+        if spec.name not in frame.columns:
+            continue
+        series = frame[spec.name]
+        problems.extend(_null_problems(spec, series, rules))
+        if spec.is_numeric:
+            problems.extend(_range_problems(spec, series))
+        problems.extend(_category_problems(spec, series))
+    rows = len(frame)
+    if rows == 0:
+        problems.append(Problem(column=None, problem="empty", message="the dataset has no rows"))
+    if rules.min_rows is not None and rows < rules.min_rows:
+        problems.append(Problem(column=None, problem="min_rows", message=f"{rows} rows < minRows {rules.min_rows}"))
+    if rules.max_duplicate_fraction is not None and rows:
+        limit = parse_decimal(rules.max_duplicate_fraction, "maxDuplicateFraction")
+        duplicates = count_duplicates(frame)
+        if duplicates / rows > limit:
+            problems.append(
+                Problem(
+                    column=None,
+                    problem="duplicates",
+                    message=f"{duplicates} duplicate rows ({percent(duplicates / rows)}) > maxDuplicateFraction "
+                    f"{percent(limit)}",
+                )
+            )
+    return problems
+
+
+def count_duplicates(frame: pd.DataFrame) -> int:
+    """Rows that repeat an earlier row exactly."""
+    return int(frame.duplicated().sum())
+
+
+def summarise(problems: list[Problem], limit: int = 2800) -> str:
+    """The failure reason for the termination message: problems joined, cut to fit its size limit."""
+    text = "; ".join(p.message for p in problems)
+    if len(text) <= limit:
+        return text
+    return text[: limit - 40].rsplit("; ", 1)[0] + f"; ... ({len(problems)} problems in all)"

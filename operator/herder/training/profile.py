@@ -1,0 +1,122 @@
+"""Column statistics and the fixed drift bins (the baseline the server counts live traffic into).
+
+Numeric bins default to *quantile* edges of the training data (equal-frequency bins): each bin then holds about
+the same share of the baseline, so PSI never divides by a near-empty bin and a shift anywhere in the bulk of
+the distribution moves mass between bins. Equal-width edges ("uniform") put most data of a skewed column into
+one or two bins and leave others empty, which makes PSI both insensitive and noisy; they are available for
+columns whose range is meaningful in itself. Duplicate quantiles (discrete or heavily tied columns) are merged,
+so a column may get fewer bins than asked. Categorical bins are the declared categories (or the most frequent
+observed values) plus one bin for anything else, following herder.storage.metadata's convention.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from herder.storage.metadata import CategoricalBins, Category, NumericBins
+from herder.training.requests import ColumnSpec
+from herder.training.results import CategoryCount, ColumnProfile
+
+MAX_BIN_CATEGORIES = 50
+TOP_CATEGORIES = 10
+QUANTILES = {"p05": 0.05, "p25": 0.25, "p50": 0.5, "p75": 0.75, "p95": 0.95}
+
+
+def _fractions(counts: np.ndarray) -> list[float]:
+    total = int(counts.sum())
+    return [float(c) / total for c in counts]
+
+
+def numeric_edges(values: np.ndarray, bins: int, strategy: Literal["quantile", "uniform"]) -> list[float]:
+    """Interior edges for *bins* bins (fewer when values tie); *values* must be finite and non-empty."""
+    if strategy == "quantile":
+        raw = np.quantile(values, np.arange(1, bins) / bins)
+    else:
+        raw = np.linspace(float(values.min()), float(values.max()), bins + 1)[1:-1]
+    edges = np.unique(raw)
+    if edges.size == 0:
+        edges = np.asarray([float(values.min())])
+    return [float(e) for e in edges]
+
+
+def numeric_bins(
+    values: np.ndarray, bins: int, strategy: Literal["quantile", "uniform"]
+) -> tuple[NumericBins, list[int]] | None:
+    """Bins and their counts for the finite values, or None when there are none."""
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return None
+    edges = numeric_edges(finite, bins, strategy)
+    index = np.searchsorted(np.asarray(edges), finite, side="right")
+    counts = np.bincount(index, minlength=len(edges) + 1)
+    return NumericBins(edges=edges, fractions=_fractions(counts)), [int(c) for c in counts]
+
+
+def _python(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value
+
+
+def categorical_bins(
+    values: Sequence[Any] | np.ndarray | pd.Series, categories: Sequence[Category] | None = None
+) -> tuple[CategoricalBins, list[int]] | None:
+    """Bins for the given *categories* (default: the most frequent observed values) plus an 'other' bin."""
+    series = pd.Series(values, dtype=object).dropna().map(_python)
+    counts_by_value = series.value_counts(sort=False)
+    if categories is None:
+        ranked = sorted(counts_by_value.items(), key=lambda kv: (-kv[1], str(kv[0])))
+        categories = [v for v, _ in ranked[:MAX_BIN_CATEGORIES]]
+    if not categories:
+        return None
+    known = {(type(c), c): i for i, c in enumerate(categories)}
+    counts = np.zeros(len(categories) + 1, dtype=np.int64)
+    for value, count in counts_by_value.items():
+        counts[known.get((type(value), value), len(categories))] += int(count)
+    if counts.sum() == 0:
+        return CategoricalBins(categories=list(categories)), [0] * len(counts)
+    return CategoricalBins(categories=list(categories), fractions=_fractions(counts)), [int(c) for c in counts]
+
+
+def _declared_categories(spec: ColumnSpec) -> list[Category] | None:
+    if spec.type == "bool":
+        return [False, True]
+    if spec.categories is None:
+        return None
+    return [str(c) for c in spec.categories]
+
+
+def profile_column(
+    series: pd.Series, spec: ColumnSpec, bins: int, strategy: Literal["quantile", "uniform"]
+) -> ColumnProfile:
+    """Statistics and bins of one coerced column (see dataset.coerce_column for the types)."""
+    nulls = int(series.isna().sum())
+    present = series.dropna()
+    profile = ColumnProfile(name=spec.name, type=spec.type, count=len(present), nulls=nulls)
+    if spec.is_numeric:
+        values = present.to_numpy(dtype=np.float64)
+        finite = values[np.isfinite(values)]
+        if finite.size:
+            profile.distinct = int(np.unique(finite).size)
+            profile.mean = float(finite.mean())
+            profile.std = float(finite.std(ddof=1)) if finite.size > 1 else 0.0
+            profile.min = float(finite.min())
+            profile.max = float(finite.max())
+            qs = np.quantile(finite, list(QUANTILES.values()))
+            profile.quantiles = {k: float(q) for k, q in zip(QUANTILES, qs, strict=True)}
+            binned = numeric_bins(finite, bins, strategy)
+            if binned is not None:
+                profile.bins, profile.bin_counts = binned
+                profile.bin_strategy = strategy
+        return profile
+    counts = present.map(_python).value_counts()
+    profile.distinct = len(counts)
+    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0])))
+    profile.top = [CategoryCount(value=v, count=int(c)) for v, c in ranked[:TOP_CATEGORIES]]
+    binned_c = categorical_bins(present, _declared_categories(spec))
+    if binned_c is not None:
+        profile.bins, profile.bin_counts = binned_c
+        profile.bin_strategy = "categories"
+    return profile

@@ -1,0 +1,251 @@
+"""`herder train`'s work: verified data -> validated -> Pipeline(features, estimator) -> evaluated -> artifact.
+
+The model is fitted on the training split only, never refitted on all rows: the holdout metrics then describe
+exactly the artifact that is served and gated (a refit on train+test would be a different, unevaluated model).
+CV runs inside the training split, so the holdout is untouched by model selection too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import sklearn
+import skops
+from sklearn.pipeline import Pipeline
+from sklearn.utils._param_validation import InvalidParameterError
+
+import herder
+from herder.storage.metadata import ArtifactMetadata, BaselineProfile, FeatureDtype, FeatureSpec
+from herder.training.artifacts import dump_model, required_trusted_types
+from herder.training.checks import summarise
+from herder.training.dataset import load_dataset
+from herder.training.errors import DataError, SpecError
+from herder.training.estimators import build_estimator, configure, param_error, parse_param
+from herder.training.evaluation import check_metrics, compute_metrics, cross_validate, cv_splitter, holdout_split
+from herder.training.features import build_column_transformer, default_groups, feature_columns
+from herder.training.outputs import join_uri, write_once
+from herder.training.profile import categorical_bins, numeric_bins
+from herder.training.requests import TrainRequest
+from herder.training.results import ValidationResult
+from herder.training.search import (
+    candidates,
+    parsed_space,
+    run_search,
+    run_trial,
+    scoring_for,
+    select_best,
+    strip_step,
+    write_trial,
+)
+from herder.training.validate import profile_and_check
+
+MODEL_FILE = "model.skops"
+METADATA_FILE = "metadata.json"
+SERVING_DTYPES: dict[str, FeatureDtype] = {"int": "int64", "float": "float64", "bool": "bool"}
+
+
+@dataclass(frozen=True)
+class TrainMode:
+    """Normal training, one search trial (Indexed Job pod), or training with the best recorded trial."""
+
+    trial_index: int | None = None
+    select_best: bool = False
+
+
+def library_versions() -> dict[str, str]:
+    return {
+        "python": platform.python_version(),
+        "scikit-learn": sklearn.__version__,
+        "numpy": np.__version__,
+        "pandas": pd.__version__,
+        "skops": skops.__version__,
+        "herder": herder.__version__,
+    }
+
+
+def _python(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value
+
+
+def _check_target(request: TrainRequest, y: pd.Series) -> None:
+    spec = request.schema_.column(request.target)
+    assert spec is not None
+    if request.task == "classification" and spec.type == "float":
+        raise SpecError(f"target {request.target!r} is float; classification needs int, bool, string or category")
+    if request.task == "regression" and not spec.is_numeric:
+        raise SpecError(f"target {request.target!r} is {spec.type}; regression needs an int or float target")
+    nulls = int(y.isna().sum())
+    if nulls:
+        raise DataError(f"target {request.target!r}: {nulls} nulls; training needs a label on every row")
+    if request.task == "classification" and y.nunique() < 2:
+        raise DataError(f"target {request.target!r} has a single class; classification needs at least two")
+
+
+def _validated(request: TrainRequest, log: Callable[[str], None]) -> tuple[pd.DataFrame, ValidationResult]:
+    loaded = load_dataset(request.dataset, request.schema_, request.dataset.expected_digest)
+    log(f"[train] loaded {len(loaded.frame)} rows from {request.dataset.uri} (sha256 {loaded.digest} verified)")
+    result = profile_and_check(loaded, request.dataset, request.schema_, request.validation, bins=request.bins)
+    if result.problems:
+        raise DataError(summarise(result.problems))
+    log(f"[train] validated {len(request.schema_.columns)} columns against the schema: no problems")
+    return loaded.frame, result
+
+
+def _prediction_baseline(model: Any, x: pd.DataFrame, request: TrainRequest, classes: list[Any] | None) -> Any:
+    predicted = model.predict(x)
+    if classes is not None:
+        categorical = categorical_bins([_python(v) for v in predicted], classes)
+        return None if categorical is None else categorical[0]
+    numeric = numeric_bins(np.asarray(predicted, dtype=np.float64), request.bins, "quantile")
+    return None if numeric is None else numeric[0]
+
+
+def _fit(pipeline: Pipeline, x: pd.DataFrame, y: pd.Series, params: dict[str, Any]) -> None:
+    try:
+        pipeline.fit(x, y)
+    except InvalidParameterError as exc:
+        raise param_error(exc, params) from exc
+    except ValueError as exc:
+        name = type(pipeline.named_steps["estimator"]).__name__
+        raise SpecError(f"fitting {name} failed: {type(exc).__name__}: {exc}") from exc
+
+
+def _summary_json(summary: dict[str, Any], limit: int = 2900) -> str:
+    text = json.dumps(summary, sort_keys=True)
+    if len(text) > limit:
+        summary = {**summary, "metrics": {k: v for k, v in summary["metrics"].items() if not k.endswith("_std")}}
+        text = json.dumps(summary, sort_keys=True)
+    return text
+
+
+def run_training(request: TrainRequest, mode: TrainMode = TrainMode(), log: Callable[[str], None] = print) -> str:
+    """Do the whole job; returns the termination-message summary (JSON text). Raises PermanentError subclasses."""
+    started = time.perf_counter()
+    frame, validation = _validated(request, log)
+    seed = request.evaluation.seed
+    classification = request.task == "classification"
+    groups = request.features if request.features is not None else default_groups(request.schema_)
+    columns = feature_columns(groups, request.schema_)
+    transformer = build_column_transformer(groups, request.schema_, seed)
+    estimator = build_estimator(request.estimator.class_name, request.estimator.params, request.task, seed)
+    metrics = request.metric_names
+    check_metrics(metrics, estimator)
+    pipeline = Pipeline([("features", transformer), ("estimator", estimator)])
+    log(f"[train] pipeline: {len(groups)} feature groups over {len(columns)} columns -> {type(estimator).__name__}")
+
+    y = frame[request.target]
+    _check_target(request, y)
+    x = frame[columns]
+    x_train, x_test, y_train, y_test = holdout_split(x, y, request.evaluation.test_fraction_value, seed, classification)
+    log(f"[train] split {len(x_train)} train / {0 if x_test is None else len(x_test)} holdout rows (seed {seed})")
+    folds = request.evaluation.folds
+    splitter = cv_splitter(y_train, folds, seed, classification) if folds >= 2 else None
+
+    params = {k: parse_param(v) for k, v in request.estimator.params.items()}
+    search_info: dict[str, Any] | None = None
+    if request.search is not None:
+        assert splitter is not None  # the request model requires folds >= 2 with a search
+        space = parsed_space(request.search, set(estimator.get_params(deep=False)))
+        metric = scoring_for(request.search, metrics)
+        all_candidates = candidates(request.search, space)
+        if mode.trial_index is not None:
+            if not 0 <= mode.trial_index < len(all_candidates):
+                raise SpecError(f"--trial-index {mode.trial_index} is outside 0..{len(all_candidates) - 1}")
+            candidate = all_candidates[mode.trial_index]
+            log(f"[train] trial {mode.trial_index}/{len(all_candidates)}: {candidate}")
+            score = run_trial(pipeline, candidate, x_train, y_train, cv=splitter, metric=metric)
+            uri = write_trial(request.output_dir, mode.trial_index, candidate, metric, score)
+            log(f"[train] trial {mode.trial_index} {metric} score {score:.6f} -> {uri}")
+            return json.dumps({"trial": mode.trial_index, "scoring": metric, "rankScore": score, "result": uri})
+        if mode.select_best:
+            index, best, best_score, metric = select_best(request.output_dir, len(all_candidates))
+            log(f"[train] best trial {index} of {len(all_candidates)}: {metric}={best_score:.4f} {best}")
+        else:
+            best, best_score, _ = run_search(
+                pipeline, request.search, space, x_train, y_train, cv=splitter, metric=metric, log=log
+            )
+            index = next(i for i, c in enumerate(all_candidates) if strip_step(c) == best)
+        configure(estimator, best, "search.space")
+        params.update(best)
+        search_info = {
+            "kind": request.search.kind,
+            "candidates": len(all_candidates),
+            "scoring": metric,
+            "bestIndex": index,
+            "bestParams": best,
+            "bestScore": best_score,
+        }
+    elif mode.trial_index is not None or mode.select_best:
+        raise SpecError("--trial-index and --select-best need a search in the request")
+
+    results: dict[str, float] = {}
+    if splitter is not None:
+        results.update(cross_validate(pipeline, x_train, y_train, metrics=metrics, splitter=splitter, log=log))
+    fit_started = time.perf_counter()
+    _fit(pipeline, x_train, y_train, params)
+    log(f"[train] fitted on {len(x_train)} rows in {time.perf_counter() - fit_started:.2f}s")
+    if x_test is not None and y_test is not None:
+        holdout = compute_metrics(pipeline, x_test, y_test, metrics)
+        results.update(holdout)
+        log("[train] holdout " + ", ".join(f"{k}={v:.4f}" for k, v in holdout.items()))
+    else:
+        results.update({m: results[f"cv_{m}"] for m in metrics})
+
+    classes = [_python(c) for c in pipeline.classes_] if classification else None
+    baseline = BaselineProfile(
+        features=validation.baseline(columns).features,
+        prediction=_prediction_baseline(pipeline, x, request, classes),
+    )
+    data = dump_model(pipeline)
+    sha = hashlib.sha256(data).hexdigest()
+    trusted = required_trusted_types(data)
+    specs = {c.name: c for c in request.schema_.columns}
+    metadata = ArtifactMetadata(
+        name=request.model_name,
+        version=str(request.version),
+        task=request.task,
+        format="skops",
+        sha256=sha,
+        features=[FeatureSpec(name=c, dtype=SERVING_DTYPES.get(specs[c].type, "string")) for c in columns],
+        target=request.target,
+        classes=classes,
+        metrics=results,
+        lineage={
+            "dataset": {"uri": request.dataset.uri, "digest": validation.digest, "rows": validation.rows},
+            "split": {"trainRows": len(x_train), "holdoutRows": 0 if x_test is None else len(x_test)},
+            "featureGroups": [g.model_dump(by_alias=True, exclude_none=True) for g in groups],
+            "featureNames": [str(n) for n in transformer.get_feature_names_out()],
+            "estimator": {"className": request.estimator.class_name, "params": params},
+            "search": search_info,
+            "evaluation": request.evaluation.model_dump(by_alias=True, exclude_none=True) | {"metrics": metrics},
+            "libraries": library_versions(),
+            "trustedTypes": trusted,
+        },
+        baseline=baseline,
+    )
+    artifact_uri = join_uri(request.output_dir, MODEL_FILE)
+    metadata_uri = join_uri(request.output_dir, METADATA_FILE)
+    write_once(artifact_uri, data)
+    write_once(metadata_uri, metadata.model_dump_json(indent=2).encode())
+    log(f"[train] wrote {artifact_uri} ({len(data)} bytes, sha256 {sha}) and {metadata_uri}")
+    log(f"[train] done in {time.perf_counter() - started:.2f}s")
+    return _summary_json(
+        {
+            "sha256": sha,
+            "artifact": artifact_uri,
+            "metadata": metadata_uri,
+            "metrics": results,
+            "modelName": request.model_name,
+            "version": request.version,
+            "datasetDigest": validation.digest,
+            "trustedTypes": trusted,
+        }
+    )

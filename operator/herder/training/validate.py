@@ -1,0 +1,53 @@
+"""`herder validate`'s work: read, hash, check and profile a dataset (also reused by the trainer)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Literal
+
+from herder.training.checks import check_data, count_duplicates
+from herder.training.dataset import LoadedData, load_dataset
+from herder.training.profile import profile_column
+from herder.training.requests import DatasetSchema, DataSource, ValidateRequest, ValidationRules
+from herder.training.results import ValidationResult
+
+
+def profile_and_check(
+    loaded: LoadedData,
+    source: DataSource,
+    schema: DatasetSchema,
+    rules: ValidationRules,
+    *,
+    bins: int,
+    strategy: Literal["quantile", "uniform"] = "quantile",
+) -> ValidationResult:
+    """Problems and per-column profile of already loaded data."""
+    problems = check_data(loaded, schema, rules)
+    frame = loaded.frame
+    profile = [
+        profile_column(frame[spec.name], spec, bins, strategy) for spec in schema.columns if spec.name in frame.columns
+    ]
+    return ValidationResult(
+        digest=loaded.digest,
+        uri=source.uri,
+        format=source.format,
+        rows=len(frame),
+        columns=len(frame.columns),
+        column_names=[str(c) for c in frame.columns],
+        extra_columns=loaded.extra,
+        duplicate_rows=count_duplicates(frame) if rules.max_duplicate_fraction is not None else 0,
+        profile=profile,
+        problems=problems,
+        valid=not problems,
+    )
+
+
+def run_validation(request: ValidateRequest, log: Callable[[str], None] = print) -> ValidationResult:
+    """Load the source (checking expectedDigest if given), then check and profile it."""
+    loaded = load_dataset(request.source, request.schema_, request.expected_digest)
+    log(f"[validate] read {request.source.uri}: {len(loaded.frame)} rows, sha256 {loaded.digest}")
+    result = profile_and_check(
+        loaded, request.source, request.schema_, request.validation, bins=request.bins, strategy=request.bin_strategy
+    )
+    log(f"[validate] {len(result.problems)} problems; valid={result.valid}")
+    return result
