@@ -170,25 +170,25 @@ V2_NUMERIC = {
 V2_DATATYPES = frozenset({*V2_NUMERIC, "BOOL", "BYTES"})
 
 
-def flatten(data: Any, where: str) -> list[Any]:
-    """Row-major flattening of nested lists (V2 allows both flat and nested ``data``)."""
+def flatten(data: Any, shape: tuple[int, ...], where: str) -> list[Any]:
+    """Row-major values of ``data``, which V2 allows flat or nested; nesting must follow ``shape`` exactly."""
     if not isinstance(data, list):
         raise BadRequestError(f"{where}: 'data' must be an array, got {json_type(data)}")
     if not data or type(data[0]) is not list:
-        return data  # a nested array further on is caught by the value type check
+        return data  # flat; a nested array further on is caught by the value type check
     out: list[Any] = []
-    stack: list[Any] = [iter(data)]
-    depth_limit = 32
-    while stack:
-        for item in stack[-1]:
-            if isinstance(item, list):
-                if len(stack) >= depth_limit:
-                    raise BadRequestError(f"{where}: 'data' is nested too deeply")
-                stack.append(iter(item))
-                break
-            out.append(item)
+    mismatch = f"{where}: nested 'data' does not match shape {list(shape)}"
+
+    def walk(node: Any, depth: int) -> None:
+        if not isinstance(node, list) or depth >= len(shape) or len(node) != shape[depth]:
+            raise BadRequestError(mismatch)
+        if depth == len(shape) - 1:
+            out.extend(node)
         else:
-            stack.pop()
+            for child in node:
+                walk(child, depth + 1)
+
+    walk(data, 0)
     return out
 
 
@@ -266,7 +266,7 @@ def parse_v2_input(raw: Any, position: int, binary: bytes | None) -> tuple[Tenso
         return _binary_tensor(name, shape, datatype, size=size, count=count, binary=binary, where=where)
     if "data" not in raw:
         raise BadRequestError(f"{where}: missing 'data'")
-    values = flatten(raw["data"], where)
+    values = flatten(raw["data"], shape, where)
     if len(values) != count:
         raise BadRequestError(f"{where}: shape {list(shape)} needs {count} values, 'data' has {len(values)}")
     check_v2_values(values, datatype, where)
