@@ -14,10 +14,9 @@ from typing import Any
 
 import pandas as pd
 from sklearn.model_selection import GridSearchCV, ParameterGrid, ParameterSampler, RandomizedSearchCV, cross_val_score
-from sklearn.utils._param_validation import InvalidParameterError
 
 from herder.training.errors import PermanentError, SpecError
-from herder.training.estimators import param_error, parse_param
+from herder.training.estimators import parse_param
 from herder.training.evaluation import LOWER_IS_BETTER, SCORERS
 from herder.training.outputs import join_uri, read_text, write_replace
 from herder.training.requests import SearchSpec
@@ -100,10 +99,7 @@ def run_search(
             random_state=search.seed,
             error_score="raise",
         )
-    try:
-        searcher.fit(x, y)
-    except InvalidParameterError as exc:
-        raise param_error(exc, strip_step(space), "search.space") from exc
+    searcher.fit(x, y)
     best = strip_step(searcher.best_params_)
     score = natural(metric, float(searcher.best_score_))
     log(f"[train] search best {metric}={score:.4f} with {best}")
@@ -121,10 +117,7 @@ def run_trial(
 ) -> float:
     """Mean CV score (scikit-learn's sign) of one candidate on the training split."""
     model = pipeline.set_params(**candidate)
-    try:
-        scores = cross_val_score(model, x, y, scoring=SCORERS[metric], cv=cv, n_jobs=1, error_score="raise")
-    except InvalidParameterError as exc:
-        raise param_error(exc, strip_step(candidate), "search.space") from exc
+    scores = cross_val_score(model, x, y, scoring=SCORERS[metric], cv=cv, n_jobs=1, error_score="raise")
     return float(scores.mean())
 
 

@@ -11,7 +11,8 @@ import hashlib
 import json
 import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -108,14 +109,20 @@ def _prediction_baseline(model: Any, x: pd.DataFrame, request: TrainRequest, cla
     return None if numeric is None else numeric[0]
 
 
-def _fit(pipeline: Pipeline, x: pd.DataFrame, y: pd.Series, params: dict[str, Any]) -> None:
+@contextmanager
+def fit_errors(pipeline: Pipeline, params: dict[str, Any], where: str = "estimator.params") -> Iterator[None]:
+    """Map scikit-learn's rejections while fitting to permanent errors naming the estimator/parameter.
+
+    A ValueError from ``fit`` (e.g. "Solver lbfgs supports only 'l2' or None penalties") is deterministic for
+    this data and spec, so retrying cannot help; anything else stays an unexpected error.
+    """
     try:
-        pipeline.fit(x, y)
+        yield
     except InvalidParameterError as exc:
-        raise param_error(exc, params) from exc
+        raise param_error(exc, params, where) from exc
     except ValueError as exc:
         name = type(pipeline.named_steps["estimator"]).__name__
-        raise SpecError(f"fitting {name} failed: {type(exc).__name__}: {exc}") from exc
+        raise SpecError(f"fitting {name} with {params} failed: {exc}") from exc
 
 
 def _summary_json(summary: dict[str, Any], limit: int = 2900) -> str:
@@ -161,7 +168,8 @@ def run_training(request: TrainRequest, mode: TrainMode = TrainMode(), log: Call
                 raise SpecError(f"--trial-index {mode.trial_index} is outside 0..{len(all_candidates) - 1}")
             candidate = all_candidates[mode.trial_index]
             log(f"[train] trial {mode.trial_index}/{len(all_candidates)}: {candidate}")
-            score = run_trial(pipeline, candidate, x_train, y_train, cv=splitter, metric=metric)
+            with fit_errors(pipeline, strip_step(candidate), "search.space"):
+                score = run_trial(pipeline, candidate, x_train, y_train, cv=splitter, metric=metric)
             uri = write_trial(request.output_dir, mode.trial_index, candidate, metric, score)
             log(f"[train] trial {mode.trial_index} {metric} score {score:.6f} -> {uri}")
             return json.dumps({"trial": mode.trial_index, "scoring": metric, "rankScore": score, "result": uri})
@@ -169,9 +177,10 @@ def run_training(request: TrainRequest, mode: TrainMode = TrainMode(), log: Call
             index, best, best_score, metric = select_best(request.output_dir, len(all_candidates))
             log(f"[train] best trial {index} of {len(all_candidates)}: {metric}={best_score:.4f} {best}")
         else:
-            best, best_score, _ = run_search(
-                pipeline, request.search, space, x_train, y_train, cv=splitter, metric=metric, log=log
-            )
+            with fit_errors(pipeline, strip_step(space), "search.space"):
+                best, best_score, _ = run_search(
+                    pipeline, request.search, space, x_train, y_train, cv=splitter, metric=metric, log=log
+                )
             index = next(i for i, c in enumerate(all_candidates) if strip_step(c) == best)
         configure(estimator, best, "search.space")
         params.update(best)
@@ -188,9 +197,11 @@ def run_training(request: TrainRequest, mode: TrainMode = TrainMode(), log: Call
 
     results: dict[str, float] = {}
     if splitter is not None:
-        results.update(cross_validate(pipeline, x_train, y_train, metrics=metrics, splitter=splitter, log=log))
+        with fit_errors(pipeline, params):
+            results.update(cross_validate(pipeline, x_train, y_train, metrics=metrics, splitter=splitter, log=log))
     fit_started = time.perf_counter()
-    _fit(pipeline, x_train, y_train, params)
+    with fit_errors(pipeline, params):
+        pipeline.fit(x_train, y_train)
     log(f"[train] fitted on {len(x_train)} rows in {time.perf_counter() - fit_started:.2f}s")
     if x_test is not None and y_test is not None:
         holdout = compute_metrics(pipeline, x_test, y_test, metrics)
