@@ -258,3 +258,39 @@ def test_tritonclient_works_unchanged(running: tuple[subprocess.Popen[bytes], in
         tensor.set_data_from_numpy(rows[:, i].astype(np.float32))
     assert client.infer("lr", named).as_numpy("predict").shape == (2,)
     client.close()
+
+
+def test_dataframe_model_loads_pandas_on_demand(tmp_path: Path) -> None:
+    """The CLI defers pandas while importing scikit-learn; a model fitted on a DataFrame must still work."""
+    import pandas as pd
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    frame = pd.DataFrame({"plan": ["a", "b", "a", "b"] * 10, "spend": np.arange(40.0)})
+    pipeline = Pipeline(
+        [
+            ("prep", ColumnTransformer([("oh", OneHotEncoder(), ["plan"])], remainder="passthrough")),
+            ("clf", LogisticRegression()),
+        ]
+    ).fit(frame, frame["spend"] > 20)
+    path = tmp_path / "p.skops"
+    sio.dump(pipeline, path)
+    meta = tmp_path / "metadata.json"
+    meta.write_text(json.dumps({"name": "p", "version": "1", "task": "classification", "sha256": sha(path),
+                                "features": [{"name": "plan", "dtype": "string"}, {"name": "spend"}],
+                                "classes": [False, True]}))  # fmt: skip
+    port = free_port()
+    args = ["--model-uri", str(path), "--sha256", sha(path), "--metadata-uri", str(meta), "--drain-seconds", "0"]
+    process = serve(args, tmp_path, port)
+    try:
+        wait_ready(port, process)
+        conn = http.client.HTTPConnection(HOST, port, timeout=10)
+        conn.request("POST", "/v1/models/p:predict", json.dumps({"instances": [{"plan": "a", "spend": 30.0}]}))
+        response = conn.getresponse()
+        assert response.status == 200, response.read()
+        assert json.loads(response.read())["predictions"] == [True]
+        conn.close()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
