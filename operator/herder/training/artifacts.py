@@ -47,7 +47,8 @@ def canonical_zip(data: bytes) -> bytes:
     ids: dict[int, int] = {}
     out = io.BytesIO()
     with zipfile.ZipFile(io.BytesIO(data)) as source:
-        schema = _renumber(json.loads(source.read("schema.json")), ids)
+        sorted_schema = json.loads(json.dumps(json.loads(source.read("schema.json")), sort_keys=True))
+        schema = _renumber(sorted_schema, ids)  # walk sorted keys, so canonical_zip is idempotent
         entries: dict[str, bytes] = {"schema.json": json.dumps(schema, sort_keys=True).encode()}
         for info in source.infolist():
             if info.filename == "schema.json":

@@ -19,8 +19,8 @@ def percent(fraction: float) -> str:
     return f"{text}%"
 
 
-def _null_problems(spec: ColumnSpec, series: pd.Series, rules: ValidationRules) -> list[Problem]:
-    nulls = int(series.isna().sum())
+def _null_problems(spec: ColumnSpec, series: pd.Series, rules: ValidationRules, invalid: int) -> list[Problem]:
+    nulls = int(series.isna().sum()) - invalid
     rows = len(series)
     if nulls == 0 or rows == 0:
         return []
@@ -111,7 +111,7 @@ def check_data(loaded: LoadedData, schema: DatasetSchema, rules: ValidationRules
         if spec.name not in frame.columns:
             continue
         series = frame[spec.name]
-        problems.extend(_null_problems(spec, series, rules))
+        problems.extend(_null_problems(spec, series, rules, loaded.invalid.get(spec.name, 0)))
         if spec.is_numeric:
             problems.extend(_range_problems(spec, series))
         problems.extend(_category_problems(spec, series))

@@ -36,6 +36,8 @@ class LoadedData:
     type_problems: list[Problem]
     missing: list[str]
     extra: list[str]
+    invalid: dict[str, int]
+    """Per column, values that could not be parsed as its type (now NaN, reported as type problems, not nulls)."""
 
 
 def storage_options() -> dict[str, Any]:
@@ -162,10 +164,13 @@ def load_dataset(source: DataSource, schema: DatasetSchema, expected_digest: str
     missing = [n for n in declared if n not in frame.columns]
     extra = [n for n in frame.columns if n not in declared]
     problems: list[Problem] = []
+    invalid: dict[str, int] = {}
     for spec in schema.columns:
         if spec.name in frame.columns:
+            before = int(frame[spec.name].isna().sum())
             coerced, problem = coerce_column(frame[spec.name], spec)
             frame[spec.name] = coerced
+            invalid[spec.name] = int(coerced.isna().sum()) - before
             if problem is not None:
                 problems.append(problem)
-    return LoadedData(digest=digest, frame=frame, type_problems=problems, missing=missing, extra=extra)
+    return LoadedData(digest=digest, frame=frame, type_problems=problems, missing=missing, extra=extra, invalid=invalid)

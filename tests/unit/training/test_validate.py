@@ -1,0 +1,214 @@
+"""`herder validate`: digest of the raw bytes, schema problems, and a profile in metadata.json's bin shape."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from herder.serving.drift import FeatureBinCounter
+from herder.serving.signature import signature_from_metadata
+from herder.storage.metadata import ArtifactMetadata, BaselineProfile, CategoricalBins, FeatureSpec, NumericBins
+from herder.training.results import ValidationResult
+
+from .conftest import DATA, IRIS, IRIS_SCHEMA, Runner, sha256
+
+
+def _request(uri: str, out: Path | None, **overrides: Any) -> dict[str, Any]:
+    request: dict[str, Any] = {
+        "source": {"uri": uri, "format": "csv"},
+        "schema": json.loads(json.dumps(IRIS_SCHEMA)),
+        "validation": {"maxNullFraction": "0.01", "minRows": 100},
+    }
+    if out is not None:
+        request["outputPath"] = str(out)
+    request.update(overrides)
+    return request
+
+
+def _result(path: Path) -> ValidationResult:
+    return ValidationResult.model_validate_json(path.read_text())
+
+
+@pytest.fixture
+def http_data() -> Iterator[str]:
+    """examples/data served by a local http.server on 127.0.0.1 (loopback rule)."""
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(DATA))
+    handler.log_message = lambda *args: None  # type: ignore[attr-defined]
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_valid_iris_digest_rows_and_profile(validate: Runner, tmp_path: Path) -> None:
+    out = tmp_path / "result.json"
+    outcome = validate(_request(str(IRIS), out))
+    assert outcome.code == 0, outcome.message
+    summary = outcome.summary()
+    assert summary == {"valid": True, "digest": sha256(IRIS), "rows": 150, "columns": 5, "result": str(out)}
+    result = _result(out)
+    assert result.digest == sha256(IRIS)
+    assert result.rows == 150 and result.valid and result.problems == []
+    by_name = {p.name: p for p in result.profile}
+    sepal = by_name["sepal_length"]
+    assert sepal.count == 150 and sepal.nulls == 0
+    assert sepal.min == 4.3 and sepal.max == 7.9
+    assert sepal.mean == pytest.approx(5.8433, abs=1e-4)
+    assert sepal.quantiles is not None and sepal.quantiles["p50"] == 5.8
+    assert sepal.bin_strategy == "quantile"
+    assert isinstance(sepal.bins, NumericBins) and sepal.bin_counts is not None
+    assert len(sepal.bin_counts) == len(sepal.bins.edges) + 1 and sum(sepal.bin_counts) == 150
+    species = by_name["species"]
+    assert isinstance(species.bins, CategoricalBins)
+    assert species.bins.categories == ["setosa", "versicolor", "virginica"]
+    assert species.bin_counts == [50, 50, 50, 0]
+    assert species.top is not None and {t.count for t in species.top} == {50}
+
+
+def test_profile_is_exactly_the_metadata_baseline_shape_and_bin_convention(validate: Runner, tmp_path: Path) -> None:
+    """The profile's bins drop into ArtifactMetadata unchanged, and the server's counters reproduce its counts."""
+    out = tmp_path / "result.json"
+    assert validate(_request(str(IRIS), out)).code == 0
+    result = _result(out)
+    raw = json.loads(out.read_text())
+    baseline = BaselineProfile.model_validate({"features": {c["name"]: c["bins"] for c in raw["profile"]}})
+    assert baseline == result.baseline()
+    features = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+    metadata = ArtifactMetadata(
+        name="iris",
+        version="1",
+        task="regression",
+        sha256="0" * 64,
+        features=[FeatureSpec(name=n) for n in features],
+        baseline=result.baseline(features),
+    )
+    signature = signature_from_metadata(metadata, object(), "0" * 64)
+    counter = FeatureBinCounter.build(signature, metadata.baseline)
+    counter.observe(pd.read_csv(IRIS)[features].to_numpy(dtype=np.float64))
+    counted = {name: [] for name in features}  # type: dict[str, list[int]]
+    for name, _, count in counter.series():
+        counted[name].append(count)
+    assert counted == {p.name: p.bin_counts for p in result.profile if p.name in features}
+
+
+def test_uniform_bins_are_equal_width(validate: Runner, tmp_path: Path) -> None:
+    out = tmp_path / "result.json"
+    assert validate(_request(str(IRIS), out, bins=4, binStrategy="uniform")).code == 0
+    sepal = next(p for p in _result(out).profile if p.name == "sepal_length")
+    assert sepal.bin_strategy == "uniform"
+    assert isinstance(sepal.bins, NumericBins)
+    assert sepal.bins.edges == pytest.approx([5.2, 6.1, 7.0])
+
+
+def test_invalid_data_exit_2_reason_in_termination_and_problems_in_result(
+    validate: Runner, iris_copy: Path, tmp_path: Path
+) -> None:
+    text = iris_copy.read_text().replace("5.1,3.5,1.4,0.2,setosa", "5.1,,1.4,0.2,setosaa", 1)
+    iris_copy.write_text(text.replace("4.9,3.0,1.4,0.2", "4.9,,1.4,0.2", 1))
+    schema = json.loads(json.dumps(IRIS_SCHEMA))
+    schema["columns"][1]["nullable"] = True
+    out = tmp_path / "result.json"
+    outcome = validate(_request(str(iris_copy), out, schema=schema))
+    assert outcome.code == 2
+    assert outcome.message == (
+        "column 'sepal_width': 2 nulls (1.33%) > maxNullFraction 1%; "
+        "column 'species': 1 values not in categories ['setosa', 'versicolor', 'virginica'] (e.g. 'setosaa')"
+    )
+    result = _result(out)
+    assert not result.valid
+    assert [(p.column, p.problem) for p in result.problems] == [
+        ("sepal_width", "null_fraction"),
+        ("species", "unknown_category"),
+    ]
+    assert result.digest == sha256(iris_copy)
+
+
+def test_dataset_wide_rules(validate: Runner, iris_copy: Path, tmp_path: Path) -> None:
+    outcome = validate(_request(str(iris_copy), None, validation={"minRows": 1000, "maxDuplicateFraction": "0"}))
+    assert outcome.code == 2
+    assert outcome.message == "150 rows < minRows 1000; 1 duplicate rows (0.67%) > maxDuplicateFraction 0%"
+
+
+def test_expected_digest_mismatch(validate: Runner) -> None:
+    outcome = validate(_request(str(IRIS), None, expectedDigest="sha256:" + "ab" * 32))
+    assert outcome.code == 2
+    assert "ab" * 32 in outcome.message and sha256(IRIS) in outcome.message
+
+
+def test_http_uri_from_a_loopback_server(validate: Runner, http_data: str, tmp_path: Path) -> None:
+    out = tmp_path / "result.json"
+    outcome = validate(_request(f"{http_data}/iris.csv", out))
+    assert outcome.code == 0, outcome.message
+    assert _result(out).digest == sha256(IRIS)
+
+
+def test_http_uri_that_does_not_exist(validate: Runner, http_data: str) -> None:
+    outcome = validate(_request(f"{http_data}/nope.csv", None))
+    assert outcome.code == 2
+    assert outcome.message == f"cannot read dataset: not found: {http_data}/nope.csv"
+
+
+def test_parquet_gives_the_same_profile_as_csv(validate: Runner, tmp_path: Path) -> None:
+    parquet = tmp_path / "iris.parquet"
+    pd.read_csv(IRIS).to_parquet(parquet)
+    csv_out, parquet_out = tmp_path / "csv.json", tmp_path / "parquet.json"
+    assert validate(_request(str(IRIS), csv_out)).code == 0
+    request = _request(f"file://{parquet}", parquet_out)
+    request["source"]["format"] = "parquet"
+    assert validate(request).code == 0, "parquet"
+    assert _result(parquet_out).digest == sha256(parquet)
+    assert _result(parquet_out).profile == _result(csv_out).profile
+
+
+def test_csv_options_delimiter_and_no_header(validate: Runner, tmp_path: Path) -> None:
+    data = tmp_path / "iris.txt"
+    data.write_text("\n".join(line.replace(",", ";") for line in IRIS.read_text().splitlines()[1:]) + "\n")
+    request = _request(str(data), tmp_path / "r.json")
+    request["source"]["options"] = {"delimiter": ";", "header": False}
+    outcome = validate(request)
+    assert outcome.code == 0, outcome.message
+    assert outcome.summary()["rows"] == 150
+
+
+def test_types_bool_int_and_text_columns(validate: Runner, tmp_path: Path) -> None:
+    data = tmp_path / "mixed.csv"
+    data.write_text("flag,count,code\ntrue,1,01\nFalse,2,02\nyes,3,01\n0,4.5,03\nmaybe,x,01\n")
+    schema = {
+        "columns": [
+            {"name": "flag", "type": "bool"},
+            {"name": "count", "type": "int"},
+            {"name": "code", "type": "category"},
+        ]
+    }
+    out = tmp_path / "r.json"
+    outcome = validate({"source": {"uri": str(data)}, "schema": schema, "outputPath": str(out)})
+    assert outcome.code == 2
+    problems = {p.column: p.message for p in _result(out).problems}
+    assert problems["flag"] == "column 'flag': 1 values are not booleans (e.g. 'maybe')"
+    assert problems["count"] == "column 'count': 1 values are not numbers (e.g. 'x')"
+    profile = {p.name: p for p in _result(out).profile}
+    assert isinstance(profile["flag"].bins, CategoricalBins)
+    assert profile["flag"].bins.categories == [False, True]
+    assert profile["flag"].bin_counts == [2, 2, 0]
+    assert profile["code"].top is not None and profile["code"].top[0].value == "01"
+
+
+def test_a_request_with_a_bad_schema_is_rejected(validate: Runner) -> None:
+    request = _request(str(IRIS), None)
+    request["schema"]["columns"][0]["min"] = "ten"
+    outcome = validate(request)
+    assert outcome.code == 2
+    assert "schema.columns.0" in outcome.message and "expected a decimal string, got 'ten'" in outcome.message
