@@ -1,0 +1,216 @@
+"""Dataset: a tabular data source, its declared schema and validation rules; the operator validates it in a Job
+and pins what it saw (digest, row count, per-column profile with fixed bins -- the drift baseline) on status."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import ConfigDict, Field, StringConstraints, model_validator
+
+from herder.api.common import (
+    ColumnName,
+    Conditions,
+    DecimalString,
+    Digest,
+    Fraction,
+    Name,
+    Time,
+    Uri,
+    WireModel,
+    check_min_max,
+    rule,
+    rules,
+)
+
+DatasetFormat = Literal["csv", "parquet"]
+ColumnType = Literal["integer", "float", "boolean", "string", "categorical"]
+
+
+class CsvOptions(WireModel):
+    """How to read a CSV file."""
+
+    delimiter: Annotated[str, StringConstraints(min_length=1, max_length=1)] = ","
+    """Field separator (one character)."""
+    header: bool = True
+    """Whether the first line holds the column names."""
+    encoding: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]+$", max_length=32)] | None = None
+    """Text encoding; UTF-8 when omitted."""
+
+
+class DatasetSource(WireModel):
+    """Where the data is and how to read it."""
+
+    model_config = ConfigDict(json_schema_extra=rules(
+        rule("!has(self.csv) || self.format == 'csv'", "csv options are only allowed with format csv",
+             value="'format ' + self.format", field_path=".csv"),
+    ))
+
+    uri: Uri
+    """Location read through fsspec: file:// (inside pods the artifact store is mounted at /var/lib/herder/store),
+    s3://, http:// or https://."""
+    format: DatasetFormat
+    """File format: csv or parquet."""
+    csv: CsvOptions | None = None
+    """Options for format csv."""
+    digest: Digest | None = None
+    """Expected sha256 of the content; validation fails when the data no longer matches (pins the data)."""
+
+    @model_validator(mode="after")
+    def _csv_only_for_csv(self) -> DatasetSource:
+        if self.csv is not None and self.format != "csv":
+            raise ValueError("csv options are only allowed with format csv")
+        return self
+
+
+class Column(WireModel):
+    """One declared column: its type and the values it may hold."""
+
+    model_config = ConfigDict(json_schema_extra=rules(
+        rule("!has(self.min) || !has(self.max) || double(self.min) <= double(self.max)",
+             "min must not be greater than max", value="self.min + ' > ' + self.max"),
+        rule("!has(self.categories) || self.type in ['categorical', 'string', 'integer']",
+             "categories are only allowed for categorical, string or integer columns", value="'type ' + self.type",
+             field_path=".categories"),
+        rule("!(has(self.min) || has(self.max)) || self.type in ['integer', 'float']",
+             "min/max are only allowed for integer or float columns", value="'type ' + self.type"),
+    ))
+
+    name: ColumnName
+    """Column name as it appears in the data."""
+    type: ColumnType
+    """Logical type: integer, float, boolean, string or categorical."""
+    nullable: bool = False
+    """Whether missing values are allowed (still bounded by validation.maxNullFraction)."""
+    min: DecimalString | None = None
+    """Smallest allowed value (numeric columns)."""
+    max: DecimalString | None = None
+    """Largest allowed value (numeric columns)."""
+    categories: Annotated[list[Annotated[str, StringConstraints(max_length=256)]],
+                          Field(min_length=1, max_length=1000, json_schema_extra={"x-kubernetes-list-type": "set"}
+                                )] | None = None
+    """Allowed values; any other value fails validation."""
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Column:
+        check_min_max(self.min, self.max)
+        if self.categories is not None and self.type not in ("categorical", "string", "integer"):
+            raise ValueError("categories are only allowed for categorical, string or integer columns")
+        if (self.min is not None or self.max is not None) and self.type not in ("integer", "float"):
+            raise ValueError("min/max are only allowed for integer or float columns")
+        return self
+
+
+class DatasetSchema(WireModel):
+    """The declared columns and which one is the prediction target."""
+
+    model_config = ConfigDict(json_schema_extra=rules(
+        rule("!has(self.target) || self.columns.exists(c, c.name == self.target)",
+             "target must be one of the declared columns", value="self.target", field_path=".target"),
+    ))
+
+    columns: Annotated[list[Column], Field(min_length=1, max_length=512, json_schema_extra={
+        "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]})]
+    """Declared columns (unique names). Columns in the data but not declared are dropped unless
+    validation.allowExtraColumns is false, in which case they fail validation."""
+    target: ColumnName | None = None
+    """Column to predict; omitted for unlabelled data (e.g. a scoring set)."""
+
+    @model_validator(mode="after")
+    def _target_declared(self) -> DatasetSchema:
+        names = [c.name for c in self.columns]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"duplicate column names: {', '.join(dupes)}")
+        if self.target is not None and self.target not in names:
+            raise ValueError(f"target {self.target!r} is not a declared column")
+        return self
+
+
+class ValidationRules(WireModel):
+    """Rules the data must pass beyond the schema; violations name the column and the numbers."""
+
+    max_null_fraction: Fraction | None = None
+    """Largest share of missing values allowed in any nullable column, e.g. "0.01"."""
+    min_rows: Annotated[int, Field(ge=1, le=10_000_000_000)] | None = None
+    """Fewest rows the data must have."""
+    max_duplicate_fraction: Fraction | None = None
+    """Largest share of fully duplicated rows allowed."""
+    allow_extra_columns: bool = True
+    """Whether columns not declared in the schema are tolerated (they are dropped)."""
+
+
+class ProfileOptions(WireModel):
+    """How the profile (the drift baseline) is computed."""
+
+    bins: Annotated[int, Field(ge=2, le=100)] = 10
+    """Number of fixed bins per numeric column (quantile edges of the training data)."""
+
+
+class DatasetSpec(WireModel):
+    """A tabular data source, its schema and validation rules."""
+
+    source: DatasetSource
+    """Where the data is and how to read it."""
+    schema_: Annotated[DatasetSchema, Field(alias="schema")]
+    """Declared columns and target."""
+    validation: ValidationRules | None = None
+    """Data quality rules checked by the validation Job."""
+    profile: ProfileOptions | None = None
+    """Options of the per-column profile recorded on status."""
+
+
+# ---------------------------------------------------------------------------------------------- status
+class ColumnBins(WireModel):
+    """Fixed bins of one column: numeric edges (k edges make k+1 bins) or categories (plus one "other" bin)."""
+
+    edges: Annotated[list[DecimalString], Field(max_length=101)] | None = None
+    """Bin edges of a numeric column, strictly increasing."""
+    categories: Annotated[list[Annotated[str, StringConstraints(max_length=256)]], Field(max_length=1000)] | None = None
+    """Categories of a categorical column."""
+    fractions: Annotated[list[DecimalString], Field(max_length=1001)] | None = None
+    """Share of rows in each bin (sums to 1)."""
+
+
+class ColumnProfile(WireModel):
+    """Statistics of one column of the validated data."""
+
+    name: ColumnName
+    """Column name."""
+    type: ColumnType | None = None
+    """Declared type."""
+    nulls: Annotated[int, Field(ge=0)] | None = None
+    """Number of missing values."""
+    distinct: Annotated[int, Field(ge=0)] | None = None
+    """Number of distinct values."""
+    min: DecimalString | None = None
+    """Smallest value (numeric)."""
+    max: DecimalString | None = None
+    """Largest value (numeric)."""
+    mean: DecimalString | None = None
+    """Mean (numeric)."""
+    std: DecimalString | None = None
+    """Standard deviation (numeric)."""
+    bins: ColumnBins | None = None
+    """Fixed bins: the drift baseline."""
+
+
+class DatasetStatus(WireModel):
+    """What the last validation found."""
+
+    observed_generation: int | None = None
+    """metadata.generation the status was computed from."""
+    conditions: Conditions | None = None
+    """Ready (validated and usable) with reasons such as Validating, SchemaMismatch, DigestMismatch."""
+    digest: Digest | None = None
+    """sha256 of the validated content: TrainingJobs pin it."""
+    rows: Annotated[int, Field(ge=0)] | None = None
+    """Row count of the validated data."""
+    size_bytes: Annotated[int, Field(ge=0)] | None = None
+    """Size of the source in bytes."""
+    validated_at: Time | None = None
+    """When the data was last validated."""
+    validation_job: Name | None = None
+    """Name of the validation Job."""
+    profile: Annotated[list[ColumnProfile], Field(max_length=512)] | None = None
+    """Per-column statistics and fixed bins."""
+

@@ -1,0 +1,319 @@
+"""ModelDeployment: serve a model version (fixed, or following an alias) behind a REST endpoint, roll new versions
+out progressively with live analysis, monitor after promotion, and roll back to the last good version -- all
+recorded on status, never by editing the spec."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Annotated, Literal
+
+from pydantic import ConfigDict, Field, StringConstraints, model_validator
+
+from herder.api.common import (
+    Conditions,
+    Duration,
+    Fraction,
+    LabelName,
+    Message,
+    MetricChecks,
+    MetricValues,
+    Name,
+    Reason,
+    Resources,
+    Time,
+    WireModel,
+    exactly_one_of,
+    rule,
+    rules,
+)
+from herder.api.model import Alias
+
+StrategyType = Literal["Canary", "BlueGreen"]
+TrafficRoutingType = Literal["Replicas", "GatewayAPI"]
+BreachAction = Literal["Rollback", "Alert"]
+
+MAX_CANARY_STEPS = 20
+
+
+class ModelSelector(WireModel):
+    """Which version to serve: a fixed version number, or whatever an alias of the Model points at."""
+
+    model_config = ConfigDict(json_schema_extra=rules(exactly_one_of("version", "alias")))
+
+    name: Name
+    """Name of the Model (same namespace)."""
+    version: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
+    """A fixed version number."""
+    alias: Alias | None = None
+    """Follow an alias: production (rolls out each promotion) or candidate."""
+
+    @model_validator(mode="after")
+    def _one(self) -> ModelSelector:
+        if (self.version is None) == (self.alias is None):
+            raise ValueError("exactly one of version, alias must be set")
+        return self
+
+
+class Autoscaling(WireModel):
+    """A HorizontalPodAutoscaler for the stable track."""
+
+    model_config = ConfigDict(json_schema_extra=rules(
+        rule("self.minReplicas <= self.maxReplicas", "minReplicas must not exceed maxReplicas",
+             field_path=".minReplicas"),
+    ))
+
+    min_replicas: Annotated[int, Field(ge=1, le=1000)] = 1
+    """Fewest replicas."""
+    max_replicas: Annotated[int, Field(ge=1, le=1000)]
+    """Most replicas."""
+    target_cpu_utilization: Annotated[int, Field(ge=1, le=100)] = 80
+    """Average CPU utilization (percent of requests) to keep."""
+
+    @model_validator(mode="after")
+    def _range(self) -> Autoscaling:
+        if self.min_replicas > self.max_replicas:
+            raise ValueError(f"minReplicas {self.min_replicas} exceeds maxReplicas {self.max_replicas}")
+        return self
+
+
+class CanaryStep(WireModel):
+    """One step of a canary rollout: shift traffic, then hold while analysis runs."""
+
+    weight: Annotated[int, Field(ge=1, le=100)]
+    """Percent of traffic sent to the new version during this step."""
+    pause: Duration | None = None
+    """How long to hold this step (with analysis running) before the next; the analysis interval times failureLimit of
+    the slowest metric when omitted."""
+
+
+class Canary(WireModel):
+    """Progressive rollout in weighted steps; after the last step the new version becomes stable."""
+
+    steps: Annotated[list[CanaryStep], Field(min_length=1, max_length=MAX_CANARY_STEPS, json_schema_extra=rules(
+        rule("self.map(s, s.weight).isSorted() && self.all(s, self.exists_one(t, t.weight == s.weight))",
+             "canary step weights must be strictly increasing"),
+    ))]
+    """Steps with strictly increasing weights (each at most 100)."""
+
+    @model_validator(mode="after")
+    def _increasing(self) -> Canary:
+        weights = [s.weight for s in self.steps]
+        if any(b <= a for a, b in itertools.pairwise(weights)):
+            raise ValueError(f"canary step weights must be strictly increasing, got {weights}")
+        return self
+
+
+class BlueGreen(WireModel):
+    """Bring the new version up at full size beside the old one, analyse it on preview traffic, then switch."""
+
+    preview_replicas: Annotated[int, Field(ge=1, le=1000)] | None = None
+    """Replicas of the new version before the switch; the stable count when omitted."""
+    auto_promote: bool = True
+    """Switch automatically when analysis passes (otherwise wait for the herder.dev/promote annotation)."""
+    scale_down_delay: Duration = "30s"
+    """How long the old version keeps running after the switch (for a quick rollback and draining)."""
+
+
+class Strategy(WireModel):
+    """How a change of the served version is rolled out."""
+
+    model_config = ConfigDict(json_schema_extra=rules(
+        rule("self.type == 'Canary' ? (has(self.canary) && !has(self.blueGreen)) : "
+             "(has(self.blueGreen) && !has(self.canary))",
+             "type Canary needs canary (and no blueGreen); type BlueGreen needs blueGreen (and no canary)",
+             value="'type ' + self.type"),
+    ))
+
+    type: StrategyType = "Canary"
+    """Canary or BlueGreen."""
+    canary: Canary | None = None
+    """Canary steps (type Canary)."""
+    blue_green: BlueGreen | None = None
+    """Blue/green settings (type BlueGreen)."""
+
+    @model_validator(mode="after")
+    def _matches_type(self) -> Strategy:
+        want_canary = self.type == "Canary"
+        if want_canary != (self.canary is not None) or want_canary == (self.blue_green is not None):
+            raise ValueError("type Canary needs canary (and no blueGreen); type BlueGreen needs blueGreen "
+                             "(and no canary)")
+        return self
+
+
+class ParentRef(WireModel):
+    """A Gateway the HTTPRoute attaches to."""
+
+    name: Name
+    """Gateway name."""
+    namespace: Name | None = None
+    """Gateway namespace (the ModelDeployment's when omitted)."""
+    section_name: LabelName | None = None
+    """Listener name on the Gateway."""
+
+
+class GatewayAPI(WireModel):
+    """Split traffic with a Gateway API HTTPRoute (stable and canary each get a Service and a weighted backend)."""
+
+    parent_refs: Annotated[list[ParentRef], Field(min_length=1, max_length=16)]
+    """Gateways to attach the HTTPRoute to."""
+    hostnames: Annotated[list[Annotated[str, StringConstraints(max_length=253)]], Field(max_length=16)] | None = None
+    """Hostnames the route matches."""
+    path_prefix: Annotated[str, StringConstraints(pattern=r"^/", max_length=1024)] | None = None
+    """Path prefix the route matches; / when omitted."""
+
+
+class TrafficRouting(WireModel):
+    """How traffic is split between stable and canary."""
+
+    model_config = ConfigDict(json_schema_extra=rules(
+        rule("self.type == 'GatewayAPI' ? has(self.gatewayAPI) : !has(self.gatewayAPI)",
+             "gatewayAPI is required with type GatewayAPI and not allowed otherwise", value="'type ' + self.type"),
+    ))
+
+    type: TrafficRoutingType = "Replicas"
+    """Replicas (by ready-replica ratio behind one Service; no mesh needed) or GatewayAPI (HTTPRoute weights)."""
+    gateway_api: Annotated[GatewayAPI | None, Field(alias="gatewayAPI")] = None
+    """HTTPRoute settings (type GatewayAPI)."""
+
+    @model_validator(mode="after")
+    def _matches_type(self) -> TrafficRouting:
+        if (self.type == "GatewayAPI") != (self.gateway_api is not None):
+            raise ValueError("gatewayAPI is required with type GatewayAPI and not allowed otherwise")
+        return self
+
+
+class Analysis(WireModel):
+    """Live analysis during a rollout: every interval each metric is measured for the new version; failureLimit
+    consecutive failures of one metric abort the rollout."""
+
+    interval: Duration = "30s"
+    """Time between measurements."""
+    metrics: MetricChecks
+    """Metric checks (unique names)."""
+
+
+class Monitoring(WireModel):
+    """Watch the stable version after promotion with the same metric vocabulary."""
+
+    interval: Duration = "1m"
+    """Time between measurements."""
+    metrics: MetricChecks
+    """Metric checks (unique names)."""
+    on_breach: BreachAction = "Rollback"
+    """Rollback (to the last known-good version) or Alert (condition and Event only)."""
+
+
+class Batching(WireModel):
+    """Adaptive micro-batching in the model server."""
+
+    max_batch_size: Annotated[int, Field(ge=1, le=4096)] = 32
+    """Most rows per model call."""
+    max_wait: Duration = "2ms"
+    """Longest a request waits for others to fill a batch."""
+
+
+class PayloadLog(WireModel):
+    """Sample requests and predictions to storage (joined with feedback labels for retraining)."""
+
+    sample_fraction: Fraction
+    """Share of requests logged, e.g. "0.1"."""
+
+
+class ModelDeploymentSpec(WireModel):
+    """Serve a Model version behind a REST endpoint and roll changes out safely."""
+
+    model_config = ConfigDict(json_schema_extra=rules(
+        rule("!(has(self.replicas) && has(self.autoscaling))", "set replicas or autoscaling, not both",
+             field_path=".replicas"),
+    ))
+
+    model: ModelSelector
+    """Model and version (or alias) to serve."""
+    replicas: Annotated[int, Field(ge=0, le=1000)] | None = None
+    """Replicas of the stable track when not autoscaled (1 when omitted)."""
+    autoscaling: Autoscaling | None = None
+    """Autoscale the stable track instead of a fixed replica count."""
+    resources: Resources | None = None
+    """Resources of each serving pod."""
+    strategy: Strategy | None = None
+    """How version changes roll out; without it a change replaces the version at once."""
+    traffic_routing: TrafficRouting | None = None
+    """How traffic is split during a rollout; Replicas when omitted."""
+    analysis: Analysis | None = None
+    """Live analysis during rollouts."""
+    monitoring: Monitoring | None = None
+    """Monitoring after promotion."""
+    batching: Batching | None = None
+    """Server micro-batching."""
+    payload_log: PayloadLog | None = None
+    """Request/prediction logging for retraining."""
+
+    @model_validator(mode="after")
+    def _scaling(self) -> ModelDeploymentSpec:
+        if self.replicas is not None and self.autoscaling is not None:
+            raise ValueError("set replicas or autoscaling, not both")
+        return self
+
+
+# ---------------------------------------------------------------------------------------------- status
+class Rollback(WireModel):
+    """The last automated rollback."""
+
+    from_: Annotated[int, Field(alias="from", ge=1)]
+    """Version rolled back from."""
+    to: Annotated[int, Field(ge=1)] | None = None
+    """Version rolled back to (absent when a rollout was aborted before any version was stable)."""
+    reason: Reason
+    """CamelCase reason, e.g. AnalysisFailed, MonitoringBreach."""
+    message: Message | None = None
+    """Which metric breached, with its values."""
+    at: Time
+    """When it happened."""
+
+
+class TrackStatus(WireModel):
+    """Replica counts of one serving track."""
+
+    version: Annotated[int, Field(ge=1)] | None = None
+    """Version served by the track."""
+    replicas: Annotated[int, Field(ge=0)] | None = None
+    """Desired replicas."""
+    ready_replicas: Annotated[int, Field(ge=0)] | None = None
+    """Ready replicas."""
+
+
+class ModelDeploymentStatus(WireModel):
+    """Serving and rollout state."""
+
+    observed_generation: int | None = None
+    """metadata.generation the status was computed from."""
+    conditions: Conditions | None = None
+    """Ready, Progressing and Degraded, with reasons such as ModelNotFound, VersionRejected, AnalysisFailed."""
+    url: Annotated[str, StringConstraints(max_length=2048)] | None = None
+    """Base URL of the endpoint inside the cluster."""
+    resolved_version: Annotated[int, Field(ge=1)] | None = None
+    """Version the spec resolves to now (through the alias)."""
+    stable_version: Annotated[int, Field(ge=1)] | None = None
+    """Version serving most traffic."""
+    canary_version: Annotated[int, Field(ge=1)] | None = None
+    """Version being rolled out."""
+    canary_weight: Annotated[int, Field(ge=0, le=100)] | None = None
+    """Percent of traffic on the canary."""
+    current_step: Annotated[int, Field(ge=0, le=MAX_CANARY_STEPS)] | None = None
+    """Index of the current canary step (0-based)."""
+    step_started_at: Time | None = None
+    """When the current step started."""
+    aborted_version: Annotated[int, Field(ge=1)] | None = None
+    """Version whose rollout was aborted; not retried until the spec changes or the herder.dev/retry annotation."""
+    last_known_good_version: Annotated[int, Field(ge=1)] | None = None
+    """Last version that completed a rollout and passed monitoring (the rollback target)."""
+    last_rollback: Rollback | None = None
+    """The last automated rollback."""
+    metrics: MetricValues | None = None
+    """Latest analysis or monitoring measurements."""
+    stable: TrackStatus | None = None
+    """Stable track replicas."""
+    canary: TrackStatus | None = None
+    """Canary track replicas."""
+    message: Message | None = None
+    """Summary of the current state for humans."""

@@ -1,0 +1,228 @@
+"""Model: the registry entry of one prediction task -- its versions, aliases (``candidate``, ``production``), the
+promotion gate, the retraining policy and retention. The operator moves aliases and records history on status;
+it never edits the spec (GitOps stays in sync)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import ConfigDict, Field, StringConstraints, model_validator
+
+from herder.api.common import (
+    CRON_PATTERN,
+    Conditions,
+    DecimalMap,
+    DecimalString,
+    Duration,
+    EvaluationMetric,
+    LocalRef,
+    Message,
+    MetricChecks,
+    Name,
+    Reason,
+    Time,
+    WireModel,
+    at_most_one_of,
+    check_min_max,
+    rule,
+    rules,
+)
+from herder.api.training import TrainingTemplate
+
+Task = Literal["Classification", "Regression"]
+Alias = Literal["production", "candidate"]
+
+
+class PromotionGate(WireModel):
+    """Offline gate a new version must pass on its holdout metrics: an absolute bound and a relative gain over the
+    current production version. A failing version is marked Rejected with the numbers."""
+
+    model_config = ConfigDict(json_schema_extra=rules(
+        rule("!has(self.min) || !has(self.max) || double(self.min) <= double(self.max)",
+             "min must not be greater than max", value="self.min + ' > ' + self.max"),
+    ))
+
+    metric: EvaluationMetric
+    """Holdout metric compared (must be one the training evaluates)."""
+    min: DecimalString | None = None
+    """Lowest acceptable value (for metrics where higher is better), e.g. "0.9" accuracy."""
+    max: DecimalString | None = None
+    """Highest acceptable value (for error metrics such as rmse)."""
+    min_relative_gain: DecimalString | None = None
+    """Smallest improvement over production as a fraction of production's value (direction-aware: a lower rmse is
+    a gain), e.g. "0.01" for 1%; "0" accepts ties; negative tolerates a small regression."""
+
+    @model_validator(mode="after")
+    def _bounds(self) -> PromotionGate:
+        check_min_max(self.min, self.max)
+        return self
+
+
+class Promotion(WireModel):
+    """How a new version becomes candidate and then production."""
+
+    gate: PromotionGate | None = None
+    """Offline gate; without it every successful version becomes candidate."""
+    auto_promote: bool = True
+    """Move production to the candidate once every ModelDeployment following production has rolled it out
+    successfully; when false, production moves only on the herder.dev/promote annotation."""
+
+
+class RetrainingTriggers(WireModel):
+    """What starts a retrain: live metrics that breach (drift, accuracy), a schedule, or the manual annotation."""
+
+    metrics: MetricChecks | None = None
+    """Live metric checks on the production deployments (e.g. FeatureDriftPSI max 0.25, Accuracy min 0.9)."""
+    schedule: Annotated[str, StringConstraints(pattern=CRON_PATTERN, max_length=64)] | None = None
+    """Cron schedule (UTC), e.g. "0 3 * * 0" or "@weekly"."""
+    manual: bool = True
+    """Whether the herder.dev/retrain annotation starts a retrain."""
+
+
+class PayloadLogData(WireModel):
+    """Build the retraining data from the production payload log joined with feedback labels."""
+
+    window: Duration = "168h"
+    """How far back to read logged requests."""
+    min_rows: Annotated[int, Field(ge=1, le=100_000_000)] = 1000
+    """Fewest labelled rows needed; fewer postpones the retrain (reason NotEnoughData)."""
+
+
+class RetrainingData(WireModel):
+    """The data a retrain uses (the training template's Dataset when omitted)."""
+
+    model_config = ConfigDict(json_schema_extra=rules(at_most_one_of("datasetRef", "payloadLog")))
+
+    dataset_ref: LocalRef | None = None
+    """A Dataset to train on instead of the template's (its current content is re-validated and pinned)."""
+    payload_log: PayloadLogData | None = None
+    """Use the logged production traffic with its feedback labels as a new Dataset."""
+
+    @model_validator(mode="after")
+    def _one(self) -> RetrainingData:
+        if self.dataset_ref is not None and self.payload_log is not None:
+            raise ValueError("at most one of datasetRef, payloadLog may be set")
+        return self
+
+
+class Retraining(WireModel):
+    """Automatic retraining policy with guardrails against retrain storms."""
+
+    triggers: RetrainingTriggers
+    """What starts a retrain."""
+    data: RetrainingData | None = None
+    """Which data a retrain uses."""
+    cooldown: Duration = "1h"
+    """Least time between two retrains."""
+    max_per_day: Annotated[int, Field(ge=1, le=100)] = 3
+    """Most retrains started in any 24 hours."""
+    require_approval: bool = False
+    """Wait for the herder.dev/approve-retrain annotation before starting a triggered retrain."""
+
+
+class Retention(WireModel):
+    """How many versions to keep; aliased or deployed versions are never deleted."""
+
+    keep_last: Annotated[int, Field(ge=1, le=1000)]
+    """Number of most recent versions to keep."""
+
+
+class ModelSpec(WireModel):
+    """A prediction task, how it is trained, promoted, retrained and how many versions are kept."""
+
+    model_config = ConfigDict(json_schema_extra=rules(
+        rule("!has(self.retraining) || has(self.training)", "retraining needs a training template",
+             field_path=".retraining"),
+    ))
+
+    task: Task
+    """Classification or Regression."""
+    description: Annotated[str, StringConstraints(max_length=1024)] | None = None
+    """What the model predicts, for humans."""
+    training: TrainingTemplate | None = None
+    """Template of the TrainingJobs the operator creates for retraining."""
+    promotion: Promotion | None = None
+    """Promotion gate and policy."""
+    retraining: Retraining | None = None
+    """Automatic retraining policy."""
+    retention: Retention | None = None
+    """Version retention; all versions are kept when omitted."""
+
+    @model_validator(mode="after")
+    def _retraining_needs_template(self) -> ModelSpec:
+        if self.retraining is not None and self.training is None:
+            raise ValueError("retraining needs a training template (spec.training)")
+        return self
+
+
+# ---------------------------------------------------------------------------------------------- status
+HistoryAction = Literal["Trained", "Rejected", "Candidate", "Promoted", "RolledBack", "RetrainTriggered",
+                        "RetrainSkipped", "RetrainFailed", "Deleted"]
+
+
+class ModelAliases(WireModel):
+    """Version numbers the aliases point at."""
+
+    production: Annotated[int, Field(ge=1)] | None = None
+    """Version serving ModelDeployments that follow production."""
+    candidate: Annotated[int, Field(ge=1)] | None = None
+    """Version that passed the gate and is being rolled out."""
+
+
+class HistoryEntry(WireModel):
+    """One step of the lifecycle loop, with the reason and numbers that justified it."""
+
+    at: Time
+    """When it happened."""
+    action: HistoryAction
+    """Trained, Rejected, Candidate, Promoted, RolledBack, RetrainTriggered, RetrainSkipped, RetrainFailed or
+    Deleted."""
+    version: Annotated[int, Field(ge=1)] | None = None
+    """Version concerned."""
+    from_version: Annotated[int, Field(ge=1)] | None = None
+    """Previous version (promotions and rollbacks)."""
+    reason: Reason
+    """CamelCase reason, e.g. GatePassed, DriftDetected, AnalysisFailed."""
+    message: Message | None = None
+    """Human-readable detail with the numbers."""
+    metrics: DecimalMap | None = None
+    """Metric values behind the decision."""
+    training_job: Name | None = None
+    """TrainingJob involved (retrains)."""
+
+
+class RetrainingStatus(WireModel):
+    """Guardrail bookkeeping of the retraining policy."""
+
+    last_triggered_at: Time | None = None
+    """When the last retrain started."""
+    in_flight: Name | None = None
+    """TrainingJob of the retrain in progress (at most one)."""
+    recent: Annotated[list[Time], Field(max_length=100)] | None = None
+    """Start times of retrains in the last 24 hours (maxPerDay)."""
+    pending_approval: Reason | None = None
+    """Trigger reason waiting for the approval annotation."""
+
+
+class ModelStatus(WireModel):
+    """The registry view: versions, aliases and the history of the loop."""
+
+    observed_generation: int | None = None
+    """metadata.generation the status was computed from."""
+    conditions: Conditions | None = None
+    """Ready (has a production version) and Retraining, with reasons."""
+    latest_version: Annotated[int, Field(ge=1)] | None = None
+    """Highest version number."""
+    aliases: ModelAliases | None = None
+    """Where production and candidate point."""
+    versions: Annotated[list[Annotated[int, Field(ge=1)]], Field(max_length=1000)] | None = None
+    """Version numbers that exist (not deleted by retention)."""
+    production_metrics: DecimalMap | None = None
+    """Holdout metrics of the production version (the gate's baseline)."""
+    retraining: RetrainingStatus | None = None
+    """Retraining guardrail state."""
+    history: Annotated[list[HistoryEntry], Field(max_length=200)] | None = None
+    """Most recent steps of the loop, oldest first (trimmed to the last 200)."""
+
+    message: Message | None = None
+    """Summary of the current state for humans."""

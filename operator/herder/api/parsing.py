@@ -1,0 +1,95 @@
+"""Turn a body dict (from a watch event or a YAML file) into the typed model, with errors that name the field path
+and the bad value the way the API server does ("spec.strategy.canary.steps[1].weight: ... (got 150)")."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from herder.api.objects import AnyResource, Resource
+from herder.api.registry import kind_info
+
+M = TypeVar("M", bound=BaseModel)
+
+_MAX_SHOWN = 5
+
+
+class InvalidSpecError(ValueError):
+    """A body does not match the API; ``str()`` lists each problem as ``path: message (got value)``."""
+
+    def __init__(self, problems: list[tuple[str, str, Any]]) -> None:
+        self.problems = problems
+        super().__init__(format_problems(problems))
+
+    @property
+    def field_paths(self) -> list[str]:
+        return [p for p, _, _ in self.problems]
+
+
+def field_path(loc: tuple[int | str, ...], root: str = "") -> str:
+    """``("strategy", "canary", "steps", 1, "weight")`` -> ``spec.strategy.canary.steps[1].weight``."""
+    out = root
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else part
+    return out
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def format_problems(problems: list[tuple[str, str, Any]]) -> str:
+    parts = []
+    for path, message, value in problems[:_MAX_SHOWN]:
+        shown = "" if isinstance(value, dict | list) or value is None else f" (got {_short(value)})"
+        parts.append(f"{path or '<root>'}: {message}{shown}")
+    if len(problems) > _MAX_SHOWN:
+        parts.append(f"... and {len(problems) - _MAX_SHOWN} more")
+    return "; ".join(parts)
+
+
+def problems_of(error: ValidationError, root: str = "") -> list[tuple[str, str, Any]]:
+    """The (path, message, bad value) triples of a pydantic error, with wire (camelCase) names."""
+    out = []
+    for e in error.errors(include_url=False):
+        message = str(e["msg"]).removeprefix("Value error, ")
+        loc = tuple(p for p in e["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        out.append((field_path(loc, root), message, e.get("input")))
+    return out
+
+
+def parse_model(model: type[M], data: Any, root: str = "") -> M:
+    """Validate ``data`` into ``model``; raise :class:`InvalidSpecError` naming each bad field under ``root``."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as e:
+        raise InvalidSpecError(problems_of(e, root)) from None
+
+
+def parse_spec(kind: str, body: Mapping[str, Any]) -> BaseModel:
+    """The typed spec of a body of ``kind`` (paths in errors start with ``spec``)."""
+    return parse_model(kind_info(kind).spec_model, body.get("spec"), "spec")
+
+
+def parse_status(kind: str, body: Mapping[str, Any]) -> BaseModel:
+    """The typed status of a body of ``kind`` (an absent status parses as empty)."""
+    return parse_model(kind_info(kind).status_model, body.get("status") or {}, "status")
+
+
+def parse_object(body: Mapping[str, Any]) -> AnyResource:
+    """The whole typed object; the model is chosen by ``body["kind"]``."""
+    kind = body.get("kind")
+    if not isinstance(kind, str):
+        raise InvalidSpecError([("kind", "missing or not a string", kind)])
+    try:
+        model = kind_info(kind).resource_model
+    except KeyError as e:
+        raise InvalidSpecError([("kind", str(e.args[0]), kind)]) from None
+    obj: Resource[Any, Any] = parse_model(model, body)
+    return obj  # type: ignore[return-value]
