@@ -74,7 +74,13 @@ def check_metrics(metrics: list[str], estimator: Any) -> None:
 
 def compute_metrics(model: Any, x: pd.DataFrame, y: pd.Series, metrics: list[str]) -> dict[str, float]:
     """The requested metrics of a fitted *model* on (x, y)."""
-    predicted = model.predict(x)
+    return score_predictions(model, x, y, model.predict(x), metrics)
+
+
+def score_predictions(
+    model: Any, x: pd.DataFrame, y: pd.Series, predicted: Any, metrics: list[str]
+) -> dict[str, float]:
+    """The requested metrics given the model's *predicted* values for x (predict_proba only for roc_auc)."""
     out: dict[str, float] = {}
     for name in metrics:
         if name == "accuracy":

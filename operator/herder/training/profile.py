@@ -31,28 +31,50 @@ def _fractions(counts: np.ndarray) -> list[float]:
     return [float(c) / total for c in counts]
 
 
-def numeric_edges(values: np.ndarray, bins: int, strategy: Literal["quantile", "uniform"]) -> list[float]:
-    """Interior edges for *bins* bins (fewer when values tie); *values* must be finite and non-empty."""
+def sorted_quantiles(ordered: np.ndarray, qs: Sequence[float] | np.ndarray) -> np.ndarray:
+    """``np.quantile(values, qs)`` (linear method, same rounding) for already sorted values, without re-sorting.
+
+    Profiling sorts each column once and derives quantiles, distinct count and bin counts from that one sort.
+    """
+    q = np.asarray(qs, dtype=np.float64)
+    position = q * (ordered.size - 1)
+    low = np.floor(position).astype(np.intp)
+    high = np.minimum(low + 1, ordered.size - 1)
+    t = position - low
+    a, b = ordered[low], ordered[high]
+    diff = b - a
+    result: np.ndarray = np.where(t >= 0.5, b - diff * (1 - t), a + diff * t)
+    return result
+
+
+def numeric_edges(ordered: np.ndarray, bins: int, strategy: Literal["quantile", "uniform"]) -> list[float]:
+    """Interior edges for *bins* bins (fewer when values tie); *ordered* is sorted, finite and non-empty."""
     if strategy == "quantile":
-        raw = np.quantile(values, np.arange(1, bins) / bins)
+        raw = sorted_quantiles(ordered, np.arange(1, bins) / bins)
     else:
-        raw = np.linspace(float(values.min()), float(values.max()), bins + 1)[1:-1]
+        raw = np.linspace(float(ordered[0]), float(ordered[-1]), bins + 1)[1:-1]
     edges = np.unique(raw)
     if edges.size == 0:
-        edges = np.asarray([float(values.min())])
+        edges = np.asarray([float(ordered[0])])
     return [float(e) for e in edges]
 
 
 def numeric_bins(
-    values: np.ndarray, bins: int, strategy: Literal["quantile", "uniform"]
+    values: np.ndarray, bins: int, strategy: Literal["quantile", "uniform"], *, is_sorted: bool = False
 ) -> tuple[NumericBins, list[int]] | None:
-    """Bins and their counts for the finite values, or None when there are none."""
+    """Bins and their counts for the finite values, or None when there are none.
+
+    Counting uses the sorted values: the number of values below edge e_i is where e_i would be inserted, so
+    bin i = [e_{i-1}, e_i) gets the difference of neighbouring insertion points (herder.storage.metadata's
+    convention, identical to ``searchsorted(edges, x, side="right")`` per value).
+    """
     finite = values[np.isfinite(values)]
     if finite.size == 0:
         return None
-    edges = numeric_edges(finite, bins, strategy)
-    index = np.searchsorted(np.asarray(edges), finite, side="right")
-    counts = np.bincount(index, minlength=len(edges) + 1)
+    ordered = finite if is_sorted else np.sort(finite)
+    edges = numeric_edges(ordered, bins, strategy)
+    below = np.searchsorted(ordered, np.asarray(edges), side="left")
+    counts = np.diff(np.concatenate([[0], below, [ordered.size]]))
     return NumericBins(edges=edges, fractions=_fractions(counts)), [int(c) for c in counts]
 
 
@@ -64,8 +86,11 @@ def categorical_bins(
     values: Sequence[Any] | np.ndarray | pd.Series, categories: Sequence[Category] | None = None
 ) -> tuple[CategoricalBins, list[int]] | None:
     """Bins for the given *categories* (default: the most frequent observed values) plus an 'other' bin."""
-    series = pd.Series(values, dtype=object).dropna().map(_python)
-    counts_by_value = series.value_counts(sort=False)
+    raw_counts = pd.Series(values).dropna().value_counts(sort=False)  # count first, convert only the uniques
+    counts_by_value: dict[Any, int] = {}
+    for raw, count in raw_counts.items():
+        key = _python(raw)
+        counts_by_value[key] = counts_by_value.get(key, 0) + int(count)
     if categories is None:
         ranked = sorted(counts_by_value.items(), key=lambda kv: (-kv[1], str(kv[0])))
         categories = [v for v, _ in ranked[:MAX_BIN_CATEGORIES]]
@@ -74,7 +99,7 @@ def categorical_bins(
     known = {(type(c), c): i for i, c in enumerate(categories)}
     counts = np.zeros(len(categories) + 1, dtype=np.int64)
     for value, count in counts_by_value.items():
-        counts[known.get((type(value), value), len(categories))] += int(count)
+        counts[known.get((type(value), value), len(categories))] += count
     if counts.sum() == 0:
         return CategoricalBins(categories=list(categories)), [0] * len(counts)
     return CategoricalBins(categories=list(categories), fractions=_fractions(counts)), [int(c) for c in counts]
@@ -97,16 +122,16 @@ def profile_column(
     profile = ColumnProfile(name=spec.name, type=spec.type, count=len(present), nulls=nulls)
     if spec.is_numeric:
         values = present.to_numpy(dtype=np.float64)
-        finite = values[np.isfinite(values)]
+        finite = np.sort(values[np.isfinite(values)])
         if finite.size:
-            profile.distinct = int(np.unique(finite).size)
+            profile.distinct = int(np.count_nonzero(np.diff(finite))) + 1
             profile.mean = float(finite.mean())
             profile.std = float(finite.std(ddof=1)) if finite.size > 1 else 0.0
-            profile.min = float(finite.min())
-            profile.max = float(finite.max())
-            qs = np.quantile(finite, list(QUANTILES.values()))
+            profile.min = float(finite[0])
+            profile.max = float(finite[-1])
+            qs = sorted_quantiles(finite, list(QUANTILES.values()))
             profile.quantiles = {k: float(q) for k, q in zip(QUANTILES, qs, strict=True)}
-            binned = numeric_bins(finite, bins, strategy)
+            binned = numeric_bins(finite, bins, strategy, is_sorted=True)
             if binned is not None:
                 profile.bins, profile.bin_counts = binned
                 profile.bin_strategy = strategy

@@ -30,7 +30,7 @@ from herder.training.checks import summarise
 from herder.training.dataset import load_dataset
 from herder.training.errors import DataError, SpecError
 from herder.training.estimators import build_estimator, configure, param_error, parse_param
-from herder.training.evaluation import check_metrics, compute_metrics, cross_validate, cv_splitter, holdout_split
+from herder.training.evaluation import check_metrics, cross_validate, cv_splitter, holdout_split, score_predictions
 from herder.training.features import build_column_transformer, default_groups, feature_columns
 from herder.training.outputs import join_uri, write_once
 from herder.training.profile import categorical_bins, numeric_bins
@@ -100,10 +100,15 @@ def _validated(request: TrainRequest, log: Callable[[str], None]) -> tuple[pd.Da
     return loaded.frame, result
 
 
-def _prediction_baseline(model: Any, x: pd.DataFrame, request: TrainRequest, classes: list[Any] | None) -> Any:
-    predicted = model.predict(x)
+def _prediction_baseline(predicted: Any, request: TrainRequest, classes: list[Any] | None) -> Any:
+    """Bins of the model's predictions on rows it was not fitted on (the holdout), like live traffic.
+
+    Predictions on training rows are "too right" for flexible models (a forest nearly reproduces its training
+    labels), so their distribution is a biased reference for live predictions; the holdout predictions are
+    already computed for the metrics, so this costs nothing. Without a holdout the training rows are used.
+    """
     if classes is not None:
-        categorical = categorical_bins([_python(v) for v in predicted], classes)
+        categorical = categorical_bins(np.asarray(predicted), classes)
         return None if categorical is None else categorical[0]
     numeric = numeric_bins(np.asarray(predicted, dtype=np.float64), request.bins, "quantile")
     return None if numeric is None else numeric[0]
@@ -204,16 +209,18 @@ def run_training(request: TrainRequest, mode: TrainMode = TrainMode(), log: Call
         pipeline.fit(x_train, y_train)
     log(f"[train] fitted on {len(x_train)} rows in {time.perf_counter() - fit_started:.2f}s")
     if x_test is not None and y_test is not None:
-        holdout = compute_metrics(pipeline, x_test, y_test, metrics)
+        predicted = pipeline.predict(x_test)
+        holdout = score_predictions(pipeline, x_test, y_test, predicted, metrics)
         results.update(holdout)
         log("[train] holdout " + ", ".join(f"{k}={v:.4f}" for k, v in holdout.items()))
     else:
+        predicted = pipeline.predict(x_train)
         results.update({m: results[f"cv_{m}"] for m in metrics})
 
     classes = [_python(c) for c in pipeline.classes_] if classification else None
     baseline = BaselineProfile(
         features=validation.baseline(columns).features,
-        prediction=_prediction_baseline(pipeline, x, request, classes),
+        prediction=_prediction_baseline(predicted, request, classes),
     )
     data = dump_model(pipeline)
     sha = hashlib.sha256(data).hexdigest()
