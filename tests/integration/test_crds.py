@@ -1,0 +1,156 @@
+"""The generated CRDs against the real API server: they install and become Established, `kubectl explain` shows
+the field docs, every example passes a server-side dry run, the objects the server stores parse back into the
+models, ModelVersion specs are immutable, printer columns and short names work, and a table of invalid manifests
+(tests/unit/api/invalid_manifests.py) is rejected with a message naming the field path -- and nothing is created."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from localcluster.cluster import LocalCluster
+
+from herder.api import KINDS, parse_object
+from tests.integration.k8s import get_json, wait_until
+from tests.unit.api.invalid_manifests import CASES, Case, example
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+CRD_DIR = ROOT / "crds"
+EXAMPLE_FILES = sorted((ROOT / "examples").glob("*.yaml"))
+
+
+@pytest.fixture(scope="module")
+def installed(cluster: LocalCluster) -> LocalCluster:
+    """The CRDs from crds/ applied server-side (forcing ownership over an earlier Helm install) and Established."""
+    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD_DIR))
+    cluster.kubectl("wait", "--for=condition=Established", "-f", str(CRD_DIR), "--timeout=60s")
+    return cluster
+
+
+@pytest.fixture
+def ns(installed: LocalCluster, namespace: str) -> Iterator[str]:
+    yield namespace
+
+
+def docs(path: Path) -> list[dict[str, Any]]:
+    return [d for d in yaml.safe_load_all(path.read_text()) if d]
+
+
+def test_every_crd_is_established_and_structural(installed: LocalCluster) -> None:
+    assert sorted(p.name for p in CRD_DIR.glob("*.yaml")) == sorted(f"{k.crd_name}.yaml" for k in KINDS.values())
+    for info in KINDS.values():
+        crd = get_json(installed, "crd", info.crd_name)
+        conditions = {c["type"]: c["status"] for c in crd["status"]["conditions"]}
+        assert conditions.get("Established") == "True", (info.kind, conditions)
+        assert conditions.get("NamesAccepted") == "True", (info.kind, conditions)
+        assert "NonStructuralSchema" not in conditions, (info.kind, crd["status"]["conditions"])
+        assert crd["status"]["acceptedNames"]["shortNames"] == list(info.short_names)
+        assert crd["status"]["acceptedNames"]["categories"] == ["herder"]
+
+
+def test_kubectl_explain_shows_field_docs(installed: LocalCluster) -> None:
+    def explain(path: str) -> str:
+        r = installed.kubectl("explain", path, check=False)
+        return r.stdout if r.returncode == 0 else ""
+
+    spec = wait_until(lambda: explain("modeldeployment.spec"), timeout=30, what="explain modeldeployment.spec")
+    assert "Serve a Model version behind a REST endpoint" in spec
+    for field, doc in [("model", "Model and version (or alias) to serve."), ("strategy", "How version changes roll"),
+                       ("analysis", "Live analysis during rollouts."), ("replicas", "Replicas of the stable track")]:
+        assert field in spec and doc in spec, (field, spec)
+    weight = explain("modeldeployment.spec.strategy.canary.steps.weight")
+    assert "Percent of traffic sent to the new version during this step." in weight
+    estimator = explain("trainingjob.spec.estimator.class")
+    assert "allowlist" in estimator
+
+
+@pytest.mark.parametrize("path", EXAMPLE_FILES, ids=lambda p: p.name)
+def test_example_passes_server_dry_run(ns: str, installed: LocalCluster, path: Path) -> None:
+    r = installed.kubectl("apply", "--dry-run=server", "-n", ns, "-f", str(path), check=False)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.count("(server dry run)") == len(docs(path)), r.stdout
+
+
+def test_stored_examples_parse_back_into_the_models(ns: str, installed: LocalCluster) -> None:
+    """What the API server stores (with its defaults and metadata) is valid for the operator's models, and the
+    server applied the schema defaults the models declare."""
+    for path in EXAMPLE_FILES:
+        installed.kubectl("apply", "-n", ns, "-f", str(path))
+    for info in KINDS.values():
+        items = get_json(installed, info.plural, "-n", ns)["items"]
+        assert items, info.kind
+        for body in items:
+            obj = parse_object(body)
+            assert obj.metadata.generation == 1
+    canary = get_json(installed, "mdep", "iris-canary", "-n", ns)
+    prometheus = canary["spec"]["analysis"]["metrics"][2]
+    assert prometheus["failureLimit"] == 1  # default from the model
+    assert canary["spec"]["analysis"]["metrics"][0]["noData"] == "Inconclusive"
+    tj = get_json(installed, "tj", "iris-v1", "-n", ns)
+    assert tj["spec"]["evaluation"]["stratify"] is True
+
+
+def test_null_for_an_optional_field_is_pruned(ns: str, installed: LocalCluster) -> None:
+    """An explicit null (common from Helm templates) reads as "absent", so one-of rules still hold."""
+    body = example("iris.yaml", "ModelDeployment")
+    body["metadata"] = {"name": "nulls"}
+    body["spec"]["model"]["version"] = None
+    body["spec"]["autoscaling"] = None
+    installed.kubectl("create", "-n", ns, "-f", "-", input=json.dumps(body))
+    stored = get_json(installed, "mdep", "nulls", "-n", ns)
+    assert "version" not in stored["spec"]["model"]
+    assert "autoscaling" not in stored["spec"]
+    parse_object(stored)
+
+
+def test_modelversion_spec_is_immutable(ns: str, installed: LocalCluster) -> None:
+    installed.kubectl("apply", "-n", ns, "-f", str(ROOT / "examples" / "external-modelversion.yaml"))
+    patch = json.dumps({"spec": {"metrics": {"accuracy": "0.99"}}})
+    r = installed.kubectl("patch", "mv", "iris-v100", "-n", ns, "--type=merge", "-p", patch, check=False)
+    assert r.returncode != 0
+    assert "spec: Forbidden: spec is immutable" in r.stderr, r.stderr
+    assert get_json(installed, "mv", "iris-v100", "-n", ns)["spec"]["metrics"]["accuracy"] == "0.9667"
+    # labels and status stay writable
+    installed.kubectl("label", "mv", "iris-v100", "-n", ns, "team=ml")
+    status = {"status": {"conditions": [{"type": "Ready", "status": "True", "reason": "Verified", "message": "",
+                                         "lastTransitionTime": "2026-01-01T00:00:00Z", "observedGeneration": 1}]}}
+    installed.kubectl("patch", "mv", "iris-v100", "-n", ns, "--subresource=status", "--type=merge",
+                      "-p", json.dumps(status))
+    assert get_json(installed, "mv", "iris-v100", "-n", ns)["status"]["conditions"][0]["reason"] == "Verified"
+
+
+def test_printer_columns_short_names_and_category(ns: str, installed: LocalCluster) -> None:
+    installed.kubectl("apply", "-n", ns, "-f", str(ROOT / "examples" / "canary-rollout.yaml"))
+    status = {"status": {"stableVersion": 3, "canaryVersion": 4, "canaryWeight": 25, "currentStep": 1,
+                         "url": "http://iris-canary.ns.svc:8080",
+                         "conditions": [{"type": "Ready", "status": "True", "reason": "Serving", "message": "",
+                                         "lastTransitionTime": "2026-01-01T00:00:00Z"}]}}
+    installed.kubectl("patch", "mdep", "iris-canary", "-n", ns, "--subresource=status", "--type=merge",
+                      "-p", json.dumps(status))
+    lines = installed.kubectl("get", "mdep", "-n", ns).stdout.splitlines()
+    assert lines[0].split() == ["NAME", "MODEL", "STABLE", "CANARY", "WEIGHT", "READY", "URL", "AGE"]
+    assert lines[1].split()[:7] == ["iris-canary", "iris", "3", "4", "25", "True", "http://iris-canary.ns.svc:8080"]
+    wide = installed.kubectl("get", "mdep", "-n", ns, "-o", "wide").stdout.splitlines()
+    assert wide[0].split()[-4:] == ["ALIAS", "STEP", "STATUS", "AGE"]
+    listed = installed.kubectl("get", "herder", "-n", ns, "-o", "name").stdout.split()
+    assert "modeldeployment.herder.dev/iris-canary" in listed
+    for short in ("dset", "fset", "tj", "mdl", "mv", "mdep"):
+        installed.kubectl("get", short, "-n", ns)
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_invalid_manifest_is_rejected_with_the_field_path(ns: str, installed: LocalCluster, case: Case) -> None:
+    body = case.manifest()
+    r = installed.kubectl("create", "-n", ns, "-f", "-", input=json.dumps(body), check=False)
+    assert r.returncode != 0, f"{case.id}: accepted\n{r.stdout}"
+    assert "is invalid" in r.stderr, r.stderr
+    assert case.path in r.stderr, f"{case.id}: expected {case.path!r} in\n{r.stderr}"
+    plural = KINDS[case.kind].plural
+    got = installed.kubectl("get", plural, body["metadata"]["name"], "-n", ns, check=False)
+    assert got.returncode != 0 and "NotFound" in got.stderr, f"{case.id}: object exists\n{got.stdout}"
