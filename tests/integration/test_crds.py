@@ -6,7 +6,6 @@ models, ModelVersion specs are immutable, printer columns and short names work, 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +33,9 @@ def installed(cluster: LocalCluster) -> LocalCluster:
 
 
 @pytest.fixture
-def ns(installed: LocalCluster, namespace: str) -> Iterator[str]:
-    yield namespace
+def ns(installed: LocalCluster, namespace: str) -> str:
+    """A fresh namespace, with the CRDs installed."""
+    return namespace
 
 
 def docs(path: Path) -> list[dict[str, Any]]:
