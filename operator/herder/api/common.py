@@ -334,6 +334,8 @@ MetricChecks = Annotated[list[MetricCheck], Field(min_length=1, max_length=16, j
     "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]})]
 
 Verdict = Literal["Pass", "Fail", "Inconclusive"]
+DecimalMap = Annotated[dict[str, DecimalString], Field(max_length=256)]
+"""Name -> value as a decimal string (metrics, per-feature drift)."""
 
 
 class MetricValue(WireModel):
@@ -353,9 +355,11 @@ class MetricValue(WireModel):
     """When the measurement was taken."""
     version: Annotated[int, Field(ge=1)] | None = None
     """Model version measured."""
+    features: DecimalMap | None = None
+    """Per-feature values of drift metrics (the metric's value is the largest)."""
+    message: Message | None = None
+    """Explanation, e.g. which feature drifted most or why the measurement was inconclusive."""
 
 
 MetricValues = Annotated[list[MetricValue], Field(max_length=64, json_schema_extra={
     "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]})]
-DecimalMap = Annotated[dict[str, DecimalString], Field(max_length=64)]
-"""Metric name -> value as a decimal string."""

@@ -309,8 +309,10 @@ class ModelDeploymentStatus(WireModel):
     """Last version that completed a rollout and passed monitoring (the rollback target)."""
     last_rollback: Rollback | None = None
     """The last automated rollback."""
-    metrics: MetricValues | None = None
-    """Latest analysis or monitoring measurements."""
+    analysis_metrics: MetricValues | None = None
+    """Latest analysis measurements of the rollout in progress (or of the last one)."""
+    monitoring_metrics: MetricValues | None = None
+    """Latest monitoring measurements of the stable version."""
     stable: TrackStatus | None = None
     """Stable track replicas."""
     canary: TrackStatus | None = None

@@ -18,6 +18,7 @@ from herder.api.common import (
     LocalRef,
     Message,
     MetricChecks,
+    MetricValues,
     Name,
     Reason,
     Time,
@@ -221,6 +222,8 @@ class ModelStatus(WireModel):
     """Holdout metrics of the production version (the gate's baseline)."""
     retraining: RetrainingStatus | None = None
     """Retraining guardrail state."""
+    trigger_metrics: MetricValues | None = None
+    """Latest measurements of the retraining trigger metrics (across the deployments following production)."""
     history: Annotated[list[HistoryEntry], Field(max_length=200)] | None = None
     """Most recent steps of the loop, oldest first (trimmed to the last 200)."""
 
