@@ -128,3 +128,14 @@ by name); no pods/exec; no leases (kopf runs standalone, one replica, Recreate).
   resources: ["customresourcedefinitions"]
   verbs: ["get", "list", "watch"]
 {{- end }}
+
+{{/*
+Namespaced mode only, read-only: kopf observes Namespaces whenever it is not cluster-wide (even for exact names).
+Without this it retries the list 9 times (about a minute) before serving the watched namespaces, logging a 403
+each time, and never notices a watched namespace that is deleted and re-created. Cluster-wide mode needs none.
+*/}}
+{{- define "herder.namespaceReadRules" -}}
+- apiGroups: [""]
+  resources: ["namespaces"]
+  verbs: ["get", "list", "watch"]
+{{- end }}

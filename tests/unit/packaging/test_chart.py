@@ -90,6 +90,7 @@ def required_namespaced() -> set[tuple[str, str, str]]:
 
 
 CLUSTER_READ = {("apiextensions.k8s.io", "customresourcedefinitions", v) for v in READ}
+NAMESPACE_READ = {("", "namespaces", v) for v in READ}
 
 
 # ---- lint ---------------------------------------------------------------------------------------------------
@@ -129,7 +130,8 @@ def test_nothing_dangerous_is_granted(helm: str, mode: str) -> None:
     verbs = {v for _, _, v in granted}
     assert not resources & {"secrets", "pods/exec", "pods/attach", "pods/portforward", "serviceaccounts/token",
                             "roles", "clusterroles", "rolebindings", "clusterrolebindings", "nodes", "leases",
-                            "namespaces", "serviceaccounts"}, resources
+                            "serviceaccounts"}, resources
+    assert {v for _, r, v in granted if r == "namespaces"} <= set(READ), "namespaces: read-only at most"
     assert not verbs & {"escalate", "bind", "impersonate", "deletecollection", "update"}, verbs
     assert ("", "persistentvolumeclaims", "list") not in granted
     assert ("", "pods", "create") not in granted and ("", "pods", "delete") not in granted
@@ -151,7 +153,9 @@ def test_cluster_mode_grants_exactly_what_the_operator_needs(helm: str) -> None:
 
 def test_namespaced_mode_has_a_role_per_namespace_and_only_crd_read_cluster_wide(helm: str) -> None:
     docs = render(helm, *NAMESPACED)
-    assert grants(docs, {"ClusterRole"}) == CLUSTER_READ
+    assert grants(docs, {"ClusterRole"}) == CLUSTER_READ | NAMESPACE_READ
+    without = render(helm, *NAMESPACED, "--set", "rbac.namespaceRead=false")
+    assert grants(without, {"ClusterRole"}) == CLUSTER_READ
     roles = of_kind(docs, "Role")
     bindings = of_kind(docs, "RoleBinding")
     assert sorted(r["metadata"]["namespace"] for r in roles) == ["team-a", "team-b"]
