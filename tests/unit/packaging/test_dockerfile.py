@@ -112,7 +112,9 @@ def test_constraints_pin_every_runtime_dependency_within_pyproject_ranges() -> N
         req = Requirement(dep)
         if req.marker is not None and not req.marker.evaluate():
             continue
-        pinned = pins[constraints.canonical(req.name)]
+        name = constraints.canonical(req.name)
+        assert name in pins, f"{req.name} unpinned: reinstall the venv, run python -m tests.unit.packaging.constraints"
+        pinned = pins[name]
         assert req.specifier.contains(pinned, prereleases=True), f"{req.name}=={pinned} violates {req}"
 
 
