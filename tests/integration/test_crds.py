@@ -109,20 +109,29 @@ def test_null_for_an_optional_field_is_pruned(ns: str, installed: LocalCluster) 
     parse_object(stored)
 
 
-def test_modelversion_spec_is_immutable(ns: str, installed: LocalCluster) -> None:
-    installed.kubectl("apply", "-n", ns, "-f", str(ROOT / "examples" / "external-modelversion.yaml"))
-    patch = json.dumps({"spec": {"metrics": {"accuracy": "0.99"}}})
-    r = installed.kubectl("patch", "mv", "iris-v100", "-n", ns, "--type=merge", "-p", patch, check=False)
+IMMUTABLE = [("ModelVersion", "external-modelversion.yaml", {"metrics": {"accuracy": "0.99"}}, "register a new"),
+             ("TrainingJob", "iris.yaml", {"deadline": "1h"}, "create a new TrainingJob")]
+
+
+@pytest.mark.parametrize(("kind", "file", "change", "hint"), IMMUTABLE, ids=[i[0] for i in IMMUTABLE])
+def test_spec_is_immutable(ns: str, installed: LocalCluster, kind: str, file: str, change: dict[str, Any],
+                           hint: str) -> None:
+    body = example(file, kind)
+    name, plural = body["metadata"]["name"], KINDS[kind].plural
+    installed.kubectl("create", "-n", ns, "-f", "-", input=json.dumps(body))
+    r = installed.kubectl("patch", plural, name, "-n", ns, "--type=merge", "-p", json.dumps({"spec": change}),
+                          check=False)
     assert r.returncode != 0
-    assert "spec: Forbidden: spec is immutable" in r.stderr, r.stderr
-    assert get_json(installed, "mv", "iris-v100", "-n", ns)["spec"]["metrics"]["accuracy"] == "0.9667"
+    assert "spec: Forbidden: spec is immutable" in r.stderr and hint in r.stderr, r.stderr
+    stored = get_json(installed, plural, name, "-n", ns)["spec"]
+    assert {k: stored[k] for k in change} == {k: body["spec"][k] for k in change}
     # labels and status stay writable
-    installed.kubectl("label", "mv", "iris-v100", "-n", ns, "team=ml")
+    installed.kubectl("label", plural, name, "-n", ns, "team=ml")
     status = {"status": {"conditions": [{"type": "Ready", "status": "True", "reason": "Verified", "message": "",
                                          "lastTransitionTime": "2026-01-01T00:00:00Z", "observedGeneration": 1}]}}
-    installed.kubectl("patch", "mv", "iris-v100", "-n", ns, "--subresource=status", "--type=merge",
+    installed.kubectl("patch", plural, name, "-n", ns, "--subresource=status", "--type=merge",
                       "-p", json.dumps(status))
-    assert get_json(installed, "mv", "iris-v100", "-n", ns)["status"]["conditions"][0]["reason"] == "Verified"
+    assert get_json(installed, plural, name, "-n", ns)["status"]["conditions"][0]["reason"] == "Verified"
 
 
 def test_printer_columns_short_names_and_category(ns: str, installed: LocalCluster) -> None:

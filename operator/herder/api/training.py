@@ -227,7 +227,13 @@ class TrainingTemplate(WireModel):
 
 
 class TrainingJobSpec(TrainingTemplate):
-    """One training run of a Model."""
+    """One training run of a Model. Immutable once created, like a batch/v1 Job: a run and the version it produces
+    must describe the same inputs, so a changed recipe is a new TrainingJob."""
+
+    model_config = ConfigDict(json_schema_extra=rules(
+        rule("self == oldSelf", "spec is immutable: create a new TrainingJob to train again",
+             reason="FieldValueForbidden"),
+    ))
 
     model_ref: LocalRef
     """Model this run produces a version of."""

@@ -3,6 +3,7 @@ explain` and CEL cost estimation rely on."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -168,3 +169,44 @@ def test_every_cel_rule_has_a_message() -> None:
         for path, r in cel_rules(info):
             assert r["message"], path
             assert set(r) <= {"rule", "message", "messageExpression", "reason", "fieldPath", "optionalOldSelf"}
+
+
+CEL_METHODS = {"map", "all", "exists", "exists_one", "filter", "size", "isSorted", "matches", "metadata"}
+
+
+@pytest.mark.parametrize("kind", KIND_NAMES)
+def test_cel_rules_reference_existing_fields(kind: str) -> None:
+    """A renamed field must not leave a rule pointing at nothing (the API server would only say "no such key")."""
+    for path, node in iter_nodes(schema_of(kind)):
+        for r in node.get("x-kubernetes-validations", []):
+            for expr in (r["rule"], r.get("messageExpression", "")):
+                for name in re.findall(r"\bself\.([A-Za-z_][A-Za-z0-9_]*)", expr):
+                    if name in CEL_METHODS:
+                        continue
+                    assert name in node.get("properties", {}), f"{kind} {path}: rule uses self.{name}: {expr}"
+            if "fieldPath" in r:
+                target = node
+                for part in r["fieldPath"].strip(".").split("."):
+                    target = target["properties"][part]
+
+
+@pytest.mark.parametrize("kind", KIND_NAMES)
+def test_printer_columns_point_at_schema_fields(kind: str) -> None:
+    schema = schema_of(kind)
+    for column in CRDS[KINDS[kind].plural]["spec"]["versions"][0]["additionalPrinterColumns"]:
+        path = re.sub(r"\[[^\]]*\]", "", column["jsonPath"])  # drop list filters such as [?(@.type=="Ready")]
+        if path.startswith(".metadata"):
+            continue
+        node = schema
+        for part in path.strip(".").split("."):
+            node = node["properties"][part] if "properties" in node else node["items"]["properties"][part]
+        if column["type"] == "integer":
+            assert node["type"] == "integer", path
+
+
+def test_trainingjob_spec_is_immutable() -> None:
+    rules = spec_schema(KINDS["TrainingJob"])["x-kubernetes-validations"]
+    assert any(r["rule"] == "self == oldSelf" for r in rules)
+    # ...but the Model's training template (same fields) stays editable
+    model = spec_schema(KINDS["Model"])["properties"]["training"]
+    assert "x-kubernetes-validations" not in model
