@@ -68,7 +68,7 @@ def render() -> str:
         actions = {"discovery.lua": _lua(kind_dir / "discovery.lua"), "definitions": definitions}
         data[f"resource.customizations.actions.{GROUP}_{kind_dir.name}"] = _Literal(_dump(actions))
     cm = {"apiVersion": "v1", "kind": "ConfigMap",
-          "metadata": {"name": "argocd-cm", "namespace": "argocd",
+          "metadata": {"name": "argocd-cm",
                        "labels": {"app.kubernetes.io/name": "argocd-cm", "app.kubernetes.io/part-of": "argocd"}},
           "data": data}
     return HEADER + _dump(cm)

@@ -370,3 +370,20 @@ def test_operator_starts_with_only_the_namespaced_chart_permissions(
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def test_argocd_cm_snippet_merges_into_an_existing_argocd_cm(cluster: LocalCluster) -> None:
+    """The documented install of the Argo CD snippet (a merge patch) keeps argocd-cm's other keys."""
+    import yaml
+
+    ns = fresh_namespace(cluster, "argocd")
+    try:
+        cluster.kubectl("create", "configmap", "argocd-cm", "-n", ns, "--from-literal=url=https://argocd.example")
+        snippet = ROOT / "argocd" / "argocd-cm.yaml"
+        cluster.kubectl("patch", "configmap", "argocd-cm", "-n", ns, "--type", "merge", "--patch-file", str(snippet))
+        data = json.loads(cluster.kubectl("get", "configmap", "argocd-cm", "-n", ns, "-o", "json").stdout)["data"]
+        assert data["url"] == "https://argocd.example"
+        expected = yaml.safe_load(snippet.read_text())["data"]
+        assert {k: data[k] for k in expected} == expected
+    finally:
+        cluster.kubectl("delete", "namespace", ns, "--wait=false", check=False)
