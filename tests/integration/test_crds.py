@@ -6,6 +6,8 @@ models, ModelVersion specs are immutable, printer columns and short names work, 
 from __future__ import annotations
 
 import json
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +38,15 @@ def installed(cluster: LocalCluster) -> LocalCluster:
 def ns(installed: LocalCluster, namespace: str) -> str:
     """A fresh namespace, with the CRDs installed."""
     return namespace
+
+
+@pytest.fixture(scope="module")
+def shared_ns(installed: LocalCluster) -> Iterator[str]:
+    """One namespace for the many rejection and dry-run checks (nothing is meant to be created in it)."""
+    name = f"t-crds-{uuid.uuid4().hex[:6]}"
+    installed.kubectl("create", "namespace", name)
+    yield name
+    installed.kubectl("delete", "namespace", name, "--wait=false", check=False)
 
 
 def docs(path: Path) -> list[dict[str, Any]]:
@@ -154,7 +165,8 @@ def test_printer_columns_short_names_and_category(ns: str, installed: LocalClust
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
-def test_invalid_manifest_is_rejected_with_the_field_path(ns: str, installed: LocalCluster, case: Case) -> None:
+def test_invalid_manifest_is_rejected_with_the_field_path(shared_ns: str, installed: LocalCluster, case: Case) -> None:
+    ns = shared_ns
     body = case.manifest()
     r = installed.kubectl("create", "-n", ns, "-f", "-", input=json.dumps(body), check=False)
     assert r.returncode != 0, f"{case.id}: accepted\n{r.stdout}"
@@ -163,3 +175,76 @@ def test_invalid_manifest_is_rejected_with_the_field_path(ns: str, installed: Lo
     plural = KINDS[case.kind].plural
     got = installed.kubectl("get", plural, body["metadata"]["name"], "-n", ns, check=False)
     assert got.returncode != 0 and "NotFound" in got.stderr, f"{case.id}: object exists\n{got.stdout}"
+
+
+def _random_mutations(seed: int, n: int) -> list[tuple[str, str, Any]]:
+    """(kind, what, mutation) triples that are valid or invalid at random, for the parity check below."""
+    import random
+
+    rng = random.Random(seed)
+    decimals = ["0", "0.5", "1", "-1", "0.25", "10", "0.05", "2.5"]
+    out: list[tuple[str, str, Any]] = []
+    for _ in range(n):
+        choice = rng.randrange(5)
+        if choice == 0:
+            weights = [rng.randrange(1, 101) for _ in range(rng.randrange(1, 6))]
+            out.append(("ModelDeployment", f"steps={weights}", ("spec.strategy.canary.steps",
+                                                                 [{"weight": w} for w in weights])))
+        elif choice == 1:
+            bounds = {k: rng.choice(decimals) for k in ("min", "max") if rng.random() < 0.7}
+            out.append(("ModelDeployment", f"threshold={bounds}", ("spec.analysis.metrics.0.threshold", bounds)))
+        elif choice == 2:
+            lo, hi = rng.randrange(1, 8), rng.randrange(1, 8)
+            out.append(("ModelDeployment", f"autoscaling={lo}..{hi}", (
+                "spec.autoscaling", {"minReplicas": lo, "maxReplicas": hi})))
+        elif choice == 3:
+            trials, par = rng.randrange(1, 6), rng.randrange(1, 8)
+            out.append(("TrainingJob", f"trials={trials} parallelism={par}", (
+                "spec.search", {"strategy": "Random", "trials": trials, "parallelism": par,
+                                "space": [{"param": "alpha", "values": ["0.1", "1"]}]})))
+        else:
+            low, high = rng.choice(decimals), rng.choice(decimals)
+            out.append(("Dataset", f"column min={low} max={high}", ("spec.schema.columns.0", {
+                "name": "sepal_length", "type": "float", "min": low, "max": high})))
+    return out
+
+
+PARITY = _random_mutations(seed=20261127, n=40)
+
+
+def test_parity_sample_has_valid_and_invalid_manifests() -> None:
+    from herder.api import InvalidSpecError
+    from tests.unit.api.invalid_manifests import BASES, _set
+
+    verdicts = set()
+    for kind, _, mutation in PARITY:
+        body = BASES[kind]()
+        _set(*mutation)(body)
+        try:
+            parse_object(body)
+            verdicts.add(True)
+        except InvalidSpecError:
+            verdicts.add(False)
+    assert verdicts == {True, False}
+
+
+@pytest.mark.parametrize(("kind", "what", "mutation"), PARITY, ids=[f"{k}:{w}" for k, w, _ in PARITY])
+def test_models_and_api_server_agree(shared_ns: str, installed: LocalCluster, kind: str, what: str,
+                                     mutation: tuple[str, Any]) -> None:
+    """On random valid and invalid values of the cross-field rules, the API server (CEL) and the models (Python
+    validators) accept and reject exactly the same manifests."""
+    from herder.api import InvalidSpecError
+    from tests.unit.api.invalid_manifests import BASES, _set
+
+    body = BASES[kind]()
+    body["metadata"] = {"name": body["metadata"]["name"]}
+    _set(*mutation)(body)
+    try:
+        parse_object(body)
+        models_accept = True
+    except InvalidSpecError:
+        models_accept = False
+    r = installed.kubectl("apply", "--dry-run=server", "-n", shared_ns, "-f", "-", input=json.dumps(body),
+                          check=False)
+    server_accepts = r.returncode == 0
+    assert models_accept == server_accepts, f"{what}: models {models_accept}, server {server_accepts}: {r.stderr}"
