@@ -63,11 +63,14 @@ class PathMap:
         self.entries.sort(key=lambda e: -len(e[0]))
 
     def translate(self, value: str) -> str:
-        """Rewrite every mount path that appears as a path (not inside a longer word) in ``value``."""
-        for container_path, local in self.entries:
-            pattern = re.compile(rf"(?<![A-Za-z0-9_.-]){re.escape(container_path)}(?=/|$|[\s\"',;:])")
-            value = pattern.sub(lambda _m, loc=local: loc, value)  # type: ignore[misc]
-        return value
+        """Rewrite every mount path that appears as a path (not inside a longer word) in ``value``, in one pass
+        (so a local directory that itself starts with another mount path, e.g. /tmp, is not rewritten twice)."""
+        if not self.entries:
+            return value
+        table = dict(self.entries)
+        alternatives = "|".join(re.escape(c) for c, _ in self.entries)  # longest first
+        pattern = re.compile(rf"(?<![A-Za-z0-9_.-])({alternatives})(?=/|$|[\s\"',;:])")
+        return pattern.sub(lambda m: table[m.group(1)], value)
 
 
 def field_ref(pod: Mapping[str, Any], path: str) -> str:

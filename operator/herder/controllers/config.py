@@ -20,7 +20,7 @@ class OperatorConfig:
     """How soon an object whose reference is missing is looked at again (besides the dependents trigger)."""
     herder_image: str = "ghcr.io/herder-dev/herder:0.1.0"
     """The one image whose entrypoints are the operator, the trainer and the server."""
-    storage_uri: str = "pvc://herder-artifacts"
+    storage_uri: str = "pvc://herder-store"
     """Where artifacts and metadata go: ``pvc://<claim>`` or ``s3://bucket/prefix``."""
     storage_secret: str | None = None
     """Secret with S3 credentials (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL)."""

@@ -15,7 +15,7 @@ import copy
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -62,9 +62,18 @@ def build_registry(ctx: OperatorContext, controllers: Sequence[KindController]) 
         for dep in ctx.store.dependents_of(key):
             reconcile_key(dep)
 
-    kopf.on.login(registry=registry)(kopf.login_via_client)
+    @kopf.on.login(registry=registry)
+    def login(settings: kopf.OperatorSettings, **_: Any) -> kopf.ConnectionInfo:
+        """kopf talks to the API server as exactly the identity our own client uses (one kubeconfig/SA)."""
+        conf = ctx.clients.configuration
+        header = conf.get_api_key_with_prefix("BearerToken") or conf.get_api_key_with_prefix("authorization")
+        scheme, token = (header.split(" ", 1) if header and " " in header else (None, header or None))
+        return kopf.ConnectionInfo(
+            server=conf.host, ca_path=conf.ssl_ca_cert, insecure=not conf.verify_ssl, scheme=scheme, token=token,
+            certificate_path=conf.cert_file, private_key_path=conf.key_file,
+            trust_env=settings.networking.trust_env)
 
-    def make_handler(controller: KindController) -> kopf.WatchingFn:
+    def make_handler(controller: KindController) -> Callable[..., None]:
         def on_event(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
             key = key_of(controller.kind, dict(body))
             if event.get("type") == "DELETED":
@@ -84,6 +93,18 @@ def build_registry(ctx: OperatorContext, controllers: Sequence[KindController]) 
         kopf.on.event(ctx.group, ctx.version, controller.plural, registry=registry,
                       id=f"reconcile-{controller.plural}")(make_handler(controller))
 
+    def on_child_event(body: kopf.Body, **_: Any) -> None:
+        """A Job or Deployment we own changed: re-reconcile its owner now instead of waiting for a resync."""
+        ns = body.get("metadata", {}).get("namespace", "")
+        for ref in body.get("metadata", {}).get("ownerReferences") or []:
+            if str(ref.get("apiVersion", "")).startswith(f"{ctx.group}/") and ref.get("kind") in by_kind:
+                reconcile_key(ObjKey(ref["kind"], ns, ref["name"]))
+
+    managed = {"app.kubernetes.io/managed-by": "herder-operator"}
+    kopf.on.event("batch", "v1", "jobs", labels=managed, registry=registry, id="owned-jobs")(on_child_event)
+    kopf.on.event("apps", "v1", "deployments", labels=managed, registry=registry,
+                  id="owned-deployments")(on_child_event)
+
     async def resync_loop(stop: asyncio.Event) -> None:
         loop = asyncio.get_running_loop()
         assert ctx.executor is not None
@@ -98,11 +119,26 @@ def build_registry(ctx: OperatorContext, controllers: Sequence[KindController]) 
             if keys:
                 await asyncio.gather(*(loop.run_in_executor(ctx.executor, reconcile_key, k) for k in sorted(keys)))
 
+    def prefill_store() -> None:
+        custom = ctx.clients.custom
+        for c in controllers:
+            if ctx.config.namespaces:
+                items = [i for ns in ctx.config.namespaces for i in custom.list_namespaced_custom_object(
+                    ctx.group, ctx.version, ns, c.plural)["items"]]
+            else:
+                items = custom.list_cluster_custom_object(ctx.group, ctx.version, c.plural)["items"]
+            for body in items:
+                ctx.store.put(key_of(c.kind, body), body)
+            ctx.metrics.objects.labels(c.kind).set(ctx.store.count(c.kind))
+
     state: dict[str, Any] = {}
 
     @kopf.on.startup(registry=registry)
     async def start(settings: kopf.OperatorSettings, **_: Any) -> None:
         ctx.executor = ThreadPoolExecutor(max_workers=ctx.config.max_workers, thread_name_prefix="reconcile")
+        # Fill the store before the watches start: a restarted operator must not see a TrainingJob before the
+        # Model it points at and report a missing reference that is not missing (a flapping condition is a write).
+        await asyncio.get_running_loop().run_in_executor(ctx.executor, prefill_store)
         ctx.metrics.serve(ctx.config.metrics_address, ctx.config.metrics_port)
         stop = asyncio.Event()
         state["stop"] = stop

@@ -148,6 +148,8 @@ def write_status(
         _content_type="application/merge-patch+json",
     )
     ctx.metrics.writes.labels(controller.kind, controller.kind, "patch-status").inc()
+    # until the watch delivers our own write, later reconciles in this process must see it (no duplicate writes)
+    ctx.store.put(key, {**body, "status": new})
     changed = transitions(old.get("conditions"), outcome.conditions)
     for c in changed:
         log.info("%s: %s=%s (%s) %s", key, c.type, c.status, c.reason, c.message)

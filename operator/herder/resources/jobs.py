@@ -23,6 +23,7 @@ from herder.resources.common import (
 )
 
 PERMANENT_EXIT_CODE = 2
+TERMINATION_PATH = "/dev/termination-log"
 
 
 @dataclass(frozen=True)
@@ -49,12 +50,13 @@ def build_job(owner: Owner, p: JobParams) -> dict[str, Any]:
         "image": p.image,
         "imagePullPolicy": "IfNotPresent",
         "command": ["herder"],
-        "args": list(p.args),
+        # explicit, so the path is visible in the pod spec (and rewritten by the local node agent)
+        "args": [*p.args, f"--termination-log={TERMINATION_PATH}"],
         "env": [{"name": "HERDER_REQUEST_JSON", "value": json.dumps(p.request, sort_keys=True,
                                                                    separators=(",", ":"))}],
         "volumeMounts": [p.storage.mount(), tmp_mount],
         "securityContext": container_security_context(),
-        "terminationMessagePath": "/dev/termination-log",
+        "terminationMessagePath": TERMINATION_PATH,
         "terminationMessagePolicy": "FallbackToLogsOnError",
     }
     res: dict[str, Any] = {}

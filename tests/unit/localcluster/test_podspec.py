@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from localcluster.kwokconfig import stage_documents
 from localcluster.podspec import PathMap, UnsupportedPod, container_env, expand, image_is_herder
@@ -38,6 +40,14 @@ def test_path_map_rewrites_paths_not_substrings() -> None:
     assert m.translate("--out=/data") == "--out=/tmp/pod/data"
     assert m.translate("/mydata/x") == "/mydata/x"
     assert m.translate("/foo/data/x") == "/foo/data/x"
+
+
+def test_path_map_rewrites_once() -> None:
+    m = PathMap()
+    m.add("/tmp", Path("/run/pod/tmp"))
+    m.add("/var/lib/herder/store", Path("/tmp/cluster/storage/ns/claim"))
+    assert m.translate("file:///var/lib/herder/store/d.csv") == "file:///tmp/cluster/storage/ns/claim/d.csv"
+    assert m.translate("/tmp/x") == "/run/pod/tmp/x"
 
 
 def test_env_sources() -> None:

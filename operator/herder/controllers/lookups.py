@@ -1,0 +1,68 @@
+"""Reading the objects a reconcile depends on: from the operator's watch-fed store (no API call), with helpers
+that turn "missing" and "not ready" into conditions that name the object."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from kubernetes.client.rest import ApiException
+
+from herder.controllers.conditions import Cond
+from herder.controllers.context import ObjKey, OperatorContext
+from herder.resources.common import Storage
+
+
+def condition(body: dict[str, Any] | None, type_: str) -> dict[str, Any] | None:
+    for c in (body or {}).get("status", {}).get("conditions") or []:
+        if c.get("type") == type_:
+            return dict(c)
+    return None
+
+
+def is_true(body: dict[str, Any] | None, type_: str) -> bool:
+    c = condition(body, type_)
+    return bool(c and c.get("status") == "True")
+
+
+def missing(kind: str, name: str, namespace: str, field: str) -> Cond:
+    return Cond("ReferencesResolved", "False", f"{kind}NotFound",
+                f"{field} refers to {kind} {name!r}, which does not exist in namespace {namespace!r}")
+
+
+def resolved() -> Cond:
+    return Cond("ReferencesResolved", "True", "Resolved", "all referenced objects exist")
+
+
+def get(ctx: OperatorContext, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+    return ctx.store.get(ObjKey(kind, namespace, name))
+
+
+def storage(ctx: OperatorContext) -> Storage:
+    uri = ctx.config.storage_uri
+    if not uri.startswith("pvc://"):
+        raise ValueError(f"storage URI {uri!r}: only pvc://<claim> is supported by the operator so far")
+    return Storage(uri.removeprefix("pvc://"))
+
+
+def storage_missing(ctx: OperatorContext, namespace: str) -> Cond | None:
+    """A condition when the store's claim does not exist in ``namespace`` (pods would hang in Pending)."""
+    claim = storage(ctx).claim
+    try:
+        ctx.clients.core.read_namespaced_persistent_volume_claim(claim, namespace)
+    except ApiException as e:
+        if e.status == 404:
+            return Cond("Ready", "False", "StorageNotFound",
+                        f"the artifact store PersistentVolumeClaim {claim!r} does not exist in namespace "
+                        f"{namespace!r}; create it (see the chart's storage values)")
+        raise
+    return None
+
+
+def parse_summary(message: str) -> dict[str, Any] | None:
+    """The JSON summary a validator/trainer wrote to its termination message, or None if it is not JSON."""
+    try:
+        data = json.loads(message)
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None

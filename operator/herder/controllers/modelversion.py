@@ -1,0 +1,70 @@
+"""ModelVersion: an immutable record (the API server enforces immutability with CEL). The operator only
+judges it: the promotion gate (once, recorded on status) and which aliases point at it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from herder.api.model import ModelSpec
+from herder.api.modelversion import ModelVersionSpec
+from herder.api.parsing import InvalidSpecError, parse_spec
+from herder.controllers import lookups
+from herder.controllers.conditions import Cond, now_rfc3339
+from herder.controllers.context import ObjKey, OperatorContext
+from herder.controllers.scaffold import Outcome, SpecError
+from herder.policy.gate import evaluate_gate
+
+
+def versions_of(ctx: OperatorContext, ns: str, model: str) -> dict[int, dict[str, Any]]:
+    return {int(b["spec"]["version"]): b for k, b in ctx.store.items("ModelVersion")
+            if k.namespace == ns and b.get("spec", {}).get("modelRef", {}).get("name") == model}
+
+
+class ModelVersionController:
+    kind = "ModelVersion"
+    plural = "modelversions"
+
+    def parse(self, body: dict[str, Any]) -> ModelVersionSpec:
+        try:
+            spec = parse_spec(self.kind, body)
+        except InvalidSpecError as e:
+            raise SpecError(str(e)) from None
+        assert isinstance(spec, ModelVersionSpec)
+        return spec
+
+    def reconcile(self, spec: ModelVersionSpec, body: dict[str, Any], ctx: OperatorContext) -> Outcome:
+        ns = body["metadata"]["namespace"]
+        ref = ObjKey("Model", ns, spec.model_ref.name)
+        model_body = ctx.store.get(ref)
+        if model_body is None:
+            c = lookups.missing("Model", ref.name, ns, "spec.modelRef")
+            return Outcome([c, Cond("Ready", "False", c.reason, c.message)], depends_on={ref},
+                           requeue_after=ctx.config.missing_reference_retry_seconds)
+        status = body.get("status") or {}
+        fields: dict[str, Any] = {}
+        aliases = (model_body.get("status") or {}).get("aliases") or {}
+        mine = sorted(a for a, v in aliases.items() if v == spec.version)
+        fields["aliases"] = mine or None
+        gate_result = status.get("gate")
+        if gate_result is None:
+            try:
+                model = parse_spec("Model", model_body)
+            except InvalidSpecError:
+                model = None
+            gate = model.promotion.gate if isinstance(model, ModelSpec) and model.promotion else None
+            if gate is not None:
+                prod = aliases.get("production")
+                prod_body = versions_of(ctx, ns, ref.name).get(prod) if prod and prod != spec.version else None
+                verdict = evaluate_gate(gate, dict(spec.metrics or {}),
+                                        (prod_body or {}).get("spec", {}).get("metrics"), prod)
+                gate_result = verdict.wire(now_rfc3339())
+                fields["gate"] = gate_result
+        conds = [lookups.resolved()]
+        if gate_result is not None and not gate_result.get("passed"):
+            conds += [Cond("Rejected", "True", "GateFailed", str(gate_result.get("message", ""))),
+                      Cond("Ready", "False", "Rejected", str(gate_result.get("message", "")))]
+        else:
+            msg = str(gate_result.get("message")) if gate_result else "no promotion gate configured"
+            conds += [Cond("Rejected", "False", "GatePassed" if gate_result else "NoGate", msg),
+                      Cond("Ready", "True", "Registered", f"version {spec.version} of Model {ref.name!r}")]
+        return Outcome(conds, fields=fields, depends_on={ref})

@@ -1,0 +1,252 @@
+"""TrainingJob: a batch/v1 Job running ``herder train``; on success, exactly one immutable ModelVersion.
+
+Restart safety: the Job name is derived from the TrainingJob (one Job per TrainingJob, ever), the version number
+is reserved on the Job as an annotation when it is created, and the ModelVersion carries the TrainingJob's uid —
+so a restarted operator finds the same Job and never creates a second Job or a second version.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from kubernetes.client.rest import ApiException
+
+from herder.api.common import from_decimal
+from herder.api.dataset import DatasetSpec
+from herder.api.featureset import FeatureSetSpec
+from herder.api.model import ModelSpec
+from herder.api.parsing import InvalidSpecError, parse_spec
+from herder.api.training import TrainingJobSpec
+from herder.controllers import children, lookups
+from herder.controllers.conditions import Cond, now_rfc3339
+from herder.controllers.context import ObjKey, OperatorContext
+from herder.controllers.scaffold import Outcome, SpecError
+from herder.resources.common import Owner
+from herder.resources.jobs import PERMANENT_EXIT_CODE, JobParams, build_job
+from herder.resources.trainer_requests import RequestError, train_request
+
+VERSION_ANNOTATION = "herder.dev/version"
+TRAINING_UID_LABEL = "herder.dev/trainingjob-uid"
+
+
+def job_name(name: str) -> str:
+    return f"{name}-train"
+
+
+def output_dir(ctx: OperatorContext, uid: str) -> str:
+    """Where a run's artifact and metadata go, as a URI every pod resolves the same way (one dir per run)."""
+    return "file://" + lookups.storage(ctx).path("artifacts", uid)
+
+
+def _seconds(duration: str | None) -> int | None:
+    from herder.api.common import duration_seconds
+
+    return None if duration is None else max(1, math.ceil(duration_seconds(duration)))
+
+
+def _decimals(values: dict[str, Any]) -> dict[str, str]:
+    out = {}
+    for k, v in values.items():
+        if isinstance(v, int | float) and math.isfinite(v):
+            out[k] = from_decimal(v)
+    return out
+
+
+def failed(reason: str, message: str, **fields: Any) -> Outcome:
+    return Outcome([Cond("Failed", "True", reason, message), Cond("Succeeded", "False", reason, message),
+                    Cond("Running", "False", reason, ""), Cond("Ready", "False", reason, message)],
+                   fields={"completedAt": now_rfc3339(), "failure": {"reason": reason, "message": message[:4000],
+                                                                      **fields}})
+
+
+class TrainingJobController:
+    kind = "TrainingJob"
+    plural = "trainingjobs"
+
+    def parse(self, body: dict[str, Any]) -> TrainingJobSpec:
+        try:
+            spec = parse_spec(self.kind, body)
+        except InvalidSpecError as e:
+            raise SpecError(str(e)) from None
+        assert isinstance(spec, TrainingJobSpec)
+        return spec
+
+    def reconcile(self, spec: TrainingJobSpec, body: dict[str, Any], ctx: OperatorContext) -> Outcome:
+        meta = body["metadata"]
+        ns, name = meta["namespace"], meta["name"]
+        if lookups.is_true(body, "Failed"):
+            return Outcome([])  # terminal: a new TrainingJob (or a new name) runs again
+        if lookups.is_true(body, "Succeeded"):
+            return Outcome([])  # the ModelVersion was created before Succeeded was written
+        refs = {"Model": (spec.model_ref.name, "spec.modelRef"), "Dataset": (spec.dataset_ref.name, "spec.datasetRef")}
+        if spec.feature_set_ref is not None:
+            refs["FeatureSet"] = (spec.feature_set_ref.name, "spec.featureSetRef")
+        deps = {ObjKey(kind, ns, n) for kind, (n, _) in refs.items()}
+        for kind, (ref_name, field) in refs.items():
+            if lookups.get(ctx, kind, ns, ref_name) is None:
+                c = lookups.missing(kind, ref_name, ns, field)
+                return Outcome([c, Cond("Ready", "False", c.reason, c.message)], depends_on=deps,
+                               requeue_after=ctx.config.missing_reference_retry_seconds)
+        model_body = lookups.get(ctx, "Model", ns, spec.model_ref.name)
+        ds_body = lookups.get(ctx, "Dataset", ns, spec.dataset_ref.name)
+        fs_body = lookups.get(ctx, "FeatureSet", ns, spec.feature_set_ref.name) if spec.feature_set_ref else None
+        ok = lookups.resolved()
+        if not lookups.is_true(ds_body, "Ready"):
+            why = (lookups.condition(ds_body, "Ready") or {}).get("message") or "not validated yet"
+            return Outcome([ok, Cond("Ready", "False", "DatasetNotReady", f"Dataset {spec.dataset_ref.name!r}: {why}")],
+                           depends_on=deps)
+        if fs_body is not None and not lookups.is_true(fs_body, "Ready"):
+            why = (lookups.condition(fs_body, "Ready") or {}).get("message") or "not ready"
+            return Outcome([ok, Cond("Ready", "False", "FeatureSetNotReady",
+                                     f"FeatureSet {spec.feature_set_ref.name!r}: {why}")],  # type: ignore[union-attr]
+                           depends_on=deps)
+        digest = str((ds_body or {}).get("status", {}).get("digest"))
+        if spec.dataset_ref.digest and spec.dataset_ref.digest != digest:
+            out = failed("DigestMismatch", f"spec.datasetRef.digest pins {spec.dataset_ref.digest} but Dataset "
+                         f"{spec.dataset_ref.name!r} now has {digest}; not training on different data")
+            out.depends_on = deps
+            return out
+        try:
+            model = parse_spec("Model", model_body or {})
+            dataset = parse_spec("Dataset", ds_body or {})
+            features = parse_spec("FeatureSet", fs_body) if fs_body is not None else None
+        except InvalidSpecError as e:
+            return Outcome([ok, Cond("Ready", "False", "ReferenceInvalid", str(e))], depends_on=deps)
+        assert isinstance(model, ModelSpec)
+        assert isinstance(dataset, DatasetSpec)
+        assert features is None or isinstance(features, FeatureSetSpec)
+        if (problem := lookups.storage_missing(ctx, ns)) is not None:
+            return Outcome([ok, problem], depends_on=deps, requeue_after=ctx.config.missing_reference_retry_seconds)
+        store = lookups.storage(ctx)
+        owner = Owner.from_body(self.kind, body)
+        jname = job_name(name)
+        job = children.read(ctx, "Job", jname, ns)
+        events: list[tuple[str, str, str]] = []
+        if job is None:
+            version = self._next_version(ctx, ns, spec.model_ref.name)
+            try:
+                request = train_request(
+                    model_name=spec.model_ref.name, version=version, task=model.task, dataset=dataset,
+                    digest=digest, features=features, template=spec,
+                    output_dir=output_dir(ctx, meta["uid"]))
+            except RequestError as e:
+                return failed("UnsupportedSpec", str(e))
+            desired = build_job(owner, JobParams(
+                name=jname, component="training", image=ctx.config.herder_image, args=["train"], request=request,
+                storage=store,
+                requests={k: str(v) for k, v in ((spec.resources.requests if spec.resources else None) or {}).items()},
+                limits={k: str(v) for k, v in ((spec.resources.limits if spec.resources else None) or {}).items()},
+                deadline_seconds=_seconds(spec.deadline), backoff_limit=spec.backoff_limit if spec.backoff_limit
+                is not None else 2, extra_labels={"herder.dev/model": spec.model_ref.name}))
+            desired["metadata"]["annotations"] = {VERSION_ANNOTATION: str(version)}
+            job, action = children.ensure(ctx, self.kind, desired, update=False)
+            if action == "created":
+                events.append(("Normal", "JobCreated", f"created Job {jname} to train version {version}"))
+        version = int(job["metadata"].get("annotations", {}).get(VERSION_ANNOTATION, "0"))
+        js = job.get("status") or {}
+        done = {c["type"]: c for c in js.get("conditions") or [] if c.get("status") == "True"}
+        base = {"jobName": jname, "datasetDigest": digest if digest.startswith("sha256:") else None,
+                "startedAt": js.get("startTime")}
+        if "Complete" in done or "SuccessCriteriaMet" in done:
+            pods = [p for p in children.pods_of_job(ctx, jname, ns) if p["status"].get("phase") == "Succeeded"]
+            _, message = children.termination_message(pods[-1]) if pods else (None, "")
+            summary = lookups.parse_summary(message)
+            if summary is None or "sha256" not in summary:
+                return Outcome([ok, Cond("Ready", "False", "ResultMissing",
+                                         f"Job {jname} succeeded but its result could not be read; retrying")],
+                               fields=base, requeue_after=ctx.config.missing_reference_retry_seconds)
+            mv_name = self._ensure_version(spec, body, ctx, summary, version=version, features=fs_body,
+                                           dataset_digest=digest)
+            metrics = _decimals(summary.get("metrics") or {})
+            return Outcome(
+                [ok, Cond("Succeeded", "True", "Trained", f"produced ModelVersion {mv_name}"),
+                 Cond("Failed", "False", "Trained", ""), Cond("Running", "False", "Completed", ""),
+                 Cond("Ready", "True", "Trained", f"version {version} of Model {spec.model_ref.name!r}")],
+                fields={**base, "completedAt": js.get("completionTime") or now_rfc3339(),
+                        "metrics": {k: v for k, v in metrics.items() if not k.startswith("cv_")} or None,
+                        "cvMetrics": {k.removeprefix("cv_"): v for k, v in metrics.items() if k.startswith("cv_")}
+                        or None,
+                        "producedVersion": version, "modelVersionName": mv_name},
+                depends_on=deps, events=[*events, ("Normal", "VersionCreated", f"ModelVersion {mv_name} created")])
+        if "Failed" in done:
+            cond = done["Failed"]
+            pods = children.pods_of_job(ctx, jname, ns)
+            code, message = children.termination_message(pods[-1]) if pods else (None, "")
+            if cond.get("reason") == "DeadlineExceeded":
+                reason = "DeadlineExceeded"
+                message = f"the run exceeded its deadline ({spec.deadline}); " + (message or cond.get("message", ""))
+            elif code == PERMANENT_EXIT_CODE:
+                reason = "InvalidTrainingInput"
+            else:
+                reason = "TrainerCrashed" if code is not None else str(cond.get("reason") or "JobFailed")
+            out = failed(reason, message or str(cond.get("message") or "the training Job failed"),
+                         **({"exitCode": code} if code is not None else {}))
+            out.fields.update(base)
+            out.depends_on = deps
+            return out
+        running = Cond("Running", "True", "Training", f"Job {jname} is training version {version}")
+        return Outcome([ok, running, Cond("Ready", "False", "Training", running.message)], fields=base,
+                       depends_on=deps, events=events, requeue_after=10.0)
+
+    def _next_version(self, ctx: OperatorContext, ns: str, model: str) -> int:
+        used = [int(b.get("spec", {}).get("version", 0)) for k, b in ctx.store.items("ModelVersion")
+                if k.namespace == ns and b.get("spec", {}).get("modelRef", {}).get("name") == model]
+        jobs = ctx.clients.batch.list_namespaced_job(ns, label_selector=f"herder.dev/model={model}")
+        used += [int((j.metadata.annotations or {}).get(VERSION_ANNOTATION, 0)) for j in jobs.items]
+        return max(used, default=0) + 1
+
+    def _ensure_version(self, spec: TrainingJobSpec, body: dict[str, Any], ctx: OperatorContext,
+                        summary: dict[str, Any] | None, *, version: int | None = None,
+                        features: dict[str, Any] | None = None, dataset_digest: str | None = None) -> str:
+        """Create the ModelVersion for this run (once: it is found again by name and the run's uid)."""
+        meta = body["metadata"]
+        ns = meta["namespace"]
+        status = body.get("status") or {}
+        version = version or status.get("producedVersion")
+        name = f"{spec.model_ref.name}-v{version}"
+        if summary is None or version is None:
+            return str(status.get("modelVersionName") or name)
+        if ctx.store.get(ObjKey("ModelVersion", ns, name)) is not None:
+            return name
+        model_body = lookups.get(ctx, "Model", ns, spec.model_ref.name) or {}
+        sha = str(summary["sha256"])
+        # URIs as every pod sees them (the store's mount path), built from the output dir we chose: the trainer
+        # reports paths as *it* saw them, which may be a node-local translation.
+        out_dir = output_dir(ctx, meta["uid"])
+        uri = f"{out_dir}/{str(summary['artifact']).rsplit('/', 1)[-1]}"
+        metadata_uri = f"{out_dir}/{str(summary['metadata']).rsplit('/', 1)[-1]}" if summary.get("metadata") else ""
+        lineage: dict[str, Any] = {
+            "trainingJob": meta["name"], "trainingJobUid": meta["uid"],
+            "dataset": {"name": spec.dataset_ref.name, "digest": dataset_digest or summary.get("datasetDigest")},
+            "estimator": spec.estimator.wire(), "image": ctx.config.herder_image,
+        }
+        if features is not None and spec.feature_set_ref is not None:
+            lineage["featureSet"] = {"name": spec.feature_set_ref.name,
+                                     "generation": features["metadata"].get("generation", 1)}
+        if not str(lineage["dataset"]["digest"]).startswith("sha256:"):
+            lineage["dataset"]["digest"] = f"sha256:{lineage['dataset']['digest']}"
+        mv: dict[str, Any] = {
+            "apiVersion": f"{ctx.group}/{ctx.version}", "kind": "ModelVersion",
+            "metadata": {"name": name, "namespace": ns, "labels": {
+                "herder.dev/model": spec.model_ref.name, TRAINING_UID_LABEL: meta["uid"],
+                "app.kubernetes.io/managed-by": "herder-operator"}},
+            "spec": {"modelRef": {"name": spec.model_ref.name}, "version": version,
+                     "artifact": {"uri": uri, "digest": f"sha256:{sha}", "format": "skops",
+                                  **({"metadataUri": metadata_uri} if metadata_uri else {})},
+                     "lineage": lineage, "metrics": _decimals(summary.get("metrics") or {})},
+        }
+        if model_body.get("metadata", {}).get("uid"):
+            mv["metadata"]["ownerReferences"] = [Owner.from_body("Model", model_body).reference() | {
+                "controller": False}]
+        try:
+            ctx.clients.custom.create_namespaced_custom_object(ctx.group, ctx.version, ns, "modelversions", mv)
+            ctx.metrics.writes.labels(self.kind, "ModelVersion", "create").inc()
+        except ApiException as e:
+            if e.status != 409:
+                raise
+            live = ctx.clients.custom.get_namespaced_custom_object(ctx.group, ctx.version, ns, "modelversions", name)
+            if live["metadata"].get("labels", {}).get(TRAINING_UID_LABEL) != meta["uid"]:
+                raise RuntimeError(f"ModelVersion {name} already exists and was not produced by this run") from e
+        return name
+
