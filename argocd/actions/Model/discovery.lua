@@ -1,19 +1,26 @@
--- Argo CD action discovery for herder.dev/Model. Actions only set annotations: the operator never edits spec,
--- and neither do we, so the Application stays in sync.
-local actions = {}
-actions["retrain"] = { ["disabled"] = false, ["iconClass"] = "fa fa-fw fa-redo", ["displayName"] = "Retrain now" }
+-- Argo CD action discovery for herder.dev/Model. Actions only set annotations (the names are the operator's,
+-- herder.api.annotations): the operator never edits spec, and neither do we, so the Application stays in sync.
+local st = obj.status or {}
+local retraining = st.retraining or {}
+local aliases = st.aliases or {}
+local candidate = aliases.candidate
+local promotable = candidate ~= nil and candidate ~= aliases.production
 
--- The version waiting for approval is the candidate alias, when it is not already production.
-local pending = nil
-if obj.status ~= nil and obj.status.aliases ~= nil then
-  local candidate = obj.status.aliases.candidate
-  if candidate ~= nil and candidate ~= obj.status.aliases.production then
-    pending = candidate
-  end
-end
+local actions = {}
+actions["retrain"] = {
+  ["disabled"] = retraining.inFlight ~= nil,
+  ["iconClass"] = "fa fa-fw fa-redo",
+  ["displayName"] = "Retrain now",
+}
 actions["approve"] = {
-  ["disabled"] = pending == nil,
+  ["disabled"] = retraining.pendingApproval == nil,
   ["iconClass"] = "fa fa-fw fa-check",
-  ["displayName"] = pending ~= nil and ("Approve version " .. tostring(pending)) or "Approve (nothing pending)",
+  ["displayName"] = "Approve pending retrain",
+}
+actions["promote"] = {
+  ["disabled"] = not promotable,
+  ["iconClass"] = "fa fa-fw fa-forward",
+  ["displayName"] = promotable and ("Promote version " .. tostring(candidate) .. " to production")
+    or "Promote (no candidate)",
 }
 return actions

@@ -15,12 +15,13 @@ local st = obj.status or {}
 local progressing = condition(obj, "Progressing")
 local degraded = condition(obj, "Degraded")
 local rolling = st.paused == true or st.canaryVersion ~= nil or (progressing ~= nil and progressing.status == "True")
-local aborted = degraded ~= nil and degraded.status == "True"
+local aborted = (degraded ~= nil and degraded.status == "True") or st.abortedVersion ~= nil
+local known_good = st.lastKnownGoodVersion ~= nil or st.stableVersion ~= nil
 
 local actions = {}
 actions["promote"] = { ["disabled"] = not rolling, ["iconClass"] = "fa fa-fw fa-forward",
                        ["displayName"] = "Promote canary now" }
-actions["rollback"] = { ["disabled"] = st.stableVersion == nil, ["iconClass"] = "fa fa-fw fa-undo",
+actions["rollback"] = { ["disabled"] = not known_good, ["iconClass"] = "fa fa-fw fa-undo",
                         ["displayName"] = "Roll back to last known-good" }
 actions["retry"] = { ["disabled"] = not aborted, ["iconClass"] = "fa fa-fw fa-redo",
                      ["displayName"] = "Retry aborted rollout" }

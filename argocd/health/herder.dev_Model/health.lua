@@ -1,6 +1,7 @@
 -- Argo CD health check for herder.dev/Model (resource.customizations.health.herder.dev_Model).
--- Healthy: Ready=True (the message names the production and candidate versions). Suspended: Ready=False with
--- reason AwaitingApproval or Paused. Progressing: not yet observed, or a progress reason. Degraded: any other reason.
+-- Healthy: Ready=True (the message names the production and candidate versions, and a retrain waiting for
+-- approval). Suspended: Ready=False with reason AwaitingApproval or Paused. Progressing: not yet observed, or a
+-- progress reason. Degraded: any other reason.
 -- BEGIN shared helpers (identical in every Herder health.lua; a test keeps them in sync)
 -- Conditions helpers (Argo CD runs each script on its own, so every health.lua carries these few lines).
 local function condition(o, ctype)
@@ -105,5 +106,10 @@ if hs.status == "Healthy" and obj.status.aliases ~= nil then
       hs.message = aliases
     end
   end
+end
+local retraining = obj.status ~= nil and obj.status.retraining or nil
+if hs.status == "Healthy" and retraining ~= nil and retraining.pendingApproval ~= nil then
+  -- Production still serves: stay Healthy, but say a person is awaited (the approve action).
+  hs.message = hs.message .. "; retrain awaiting approval (" .. tostring(retraining.pendingApproval) .. ")"
 end
 return hs

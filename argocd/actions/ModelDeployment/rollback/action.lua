@@ -1,4 +1,4 @@
--- Roll back to the last known-good model version (aborts a rollout in progress).
+-- Roll back to the last known-good model version (status.lastKnownGoodVersion; aborts a rollout in progress).
 -- Sets metadata.annotations["herder.dev/rollback"] to the current UTC time; a new value is a new request.
 if obj.metadata.annotations == nil then
   obj.metadata.annotations = {}
