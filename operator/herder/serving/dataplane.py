@@ -101,8 +101,8 @@ class DataPlane:
         else:
             prediction = self._predict_checked(matrix, want_proba)
             self.metrics.observe_batch(matrix.shape[0])
-        self.metrics.observe_inference(matrix, prediction)
         labels = prediction.labels.tolist()
+        self.metrics.observe_inference(matrix, labels)
         self.recent.remember(request_id, labels)
         log = self.payload_log
         if log is not None and log.sampled():

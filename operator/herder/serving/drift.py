@@ -1,7 +1,8 @@
 """Counting live traffic into the baseline bins from metadata.json (the drift signal).
 
-Counts live in one int64 array per model and are updated once per model call with vectorised numpy, so the
-per-request cost stays a few microseconds whatever the number of features. The bin convention is the one in
+Counts live in one int64 array per model. Rows are buffered and binned in bulk (every FLUSH_ROWS rows, and
+always before a scrape) with vectorised numpy: binning one row at a time costs ~15 us of numpy call overhead
+for 20 features, binning 1,024 at once costs a fraction of a microsecond per row. The bin convention is the one in
 herder.storage.metadata: numeric bin = number of edges <= x; categorical bin = index of the category, or the
 last bin for unseen values.
 """
@@ -15,6 +16,8 @@ import numpy as np
 
 from herder.serving.signature import Signature
 from herder.storage.metadata import BaselineProfile, CategoricalBins, NumericBins
+
+FLUSH_ROWS = 1024
 
 
 def category_key(value: Any) -> tuple[str, Any]:
@@ -40,9 +43,11 @@ class FeatureBinCounter:
     bin_counts: list[int]
     counts: np.ndarray
     _numeric_cols: np.ndarray = field(repr=False)
-    _numeric_edges: np.ndarray = field(repr=False)
+    _numeric_edges: list[np.ndarray] = field(repr=False)
     _numeric_offsets: np.ndarray = field(repr=False)
     _categorical: list[tuple[int, int, dict[tuple[str, Any], int], int]] = field(repr=False)
+    _pending: list[np.ndarray] = field(default_factory=list, repr=False)
+    _pending_rows: int = 0
 
     @classmethod
     def build(cls, sig: Signature, baseline: BaselineProfile | None) -> FeatureBinCounter:
@@ -67,34 +72,51 @@ class FeatureBinCounter:
                 size = len(spec.categories) + 1
             sizes.append(size)
             offset += size
-        width = max((len(e) for _, e, _ in numeric), default=0)
-        edges = np.full((len(numeric), max(width, 1)), np.inf)
-        for k, (_, e, _) in enumerate(numeric):
-            edges[k, : len(e)] = e
         return cls(
             feature_names=names,
             bin_counts=sizes,
             counts=np.zeros(offset, dtype=np.int64),
             _numeric_cols=np.asarray([c for c, _, _ in numeric], dtype=np.intp),
-            _numeric_edges=edges,
+            _numeric_edges=[np.asarray(e, dtype=np.float64) for _, e, _ in numeric],
             _numeric_offsets=np.asarray([o for _, _, o in numeric], dtype=np.intp),
             _categorical=categorical,
         )
 
     def observe(self, matrix: np.ndarray) -> None:
-        """Add one count per row and binned feature."""
+        """Queue the rows for counting; they are binned in bulk by ``flush``."""
         if self.counts.size == 0 or matrix.shape[0] == 0:
             return
+        self._pending.append(matrix)
+        self._pending_rows += matrix.shape[0]
+        if self._pending_rows >= FLUSH_ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        """Bin every queued row into ``counts``."""
+        if not self._pending:
+            return
+        matrix = self._pending[0] if len(self._pending) == 1 else np.concatenate(self._pending)
+        self._pending = []
+        self._pending_rows = 0
+        self._count(matrix)
+
+    def _count(self, matrix: np.ndarray) -> None:
         if self._numeric_cols.size:
             values = matrix[:, self._numeric_cols].astype(np.float64)
-            index = (values[:, :, None] >= self._numeric_edges[None, :, :]).sum(axis=2) + self._numeric_offsets
-            self.counts += np.bincount(index.ravel(), minlength=self.counts.size)
+            index = np.concatenate(
+                [
+                    np.searchsorted(edges, values[:, k], side="right") + offset
+                    for k, (edges, offset) in enumerate(zip(self._numeric_edges, self._numeric_offsets, strict=True))
+                ]
+            )
+            self.counts += np.bincount(index, minlength=self.counts.size)
         for col, offset, lookup, other in self._categorical:
             for value in matrix[:, col]:
                 self.counts[offset + lookup.get(category_key(value), other)] += 1
 
     def series(self) -> list[tuple[str, int, int]]:
         """(feature, bin index, count) for exposition, every bin included so PSI sees zeros too."""
+        self.flush()
         out: list[tuple[str, int, int]] = []
         offset = 0
         for name, size in zip(self.feature_names, self.bin_counts, strict=True):

@@ -10,8 +10,10 @@ documented in docs/serving.md.
 from __future__ import annotations
 
 import bisect
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from prometheus_client import CollectorRegistry
@@ -24,8 +26,8 @@ from prometheus_client.core import (
 )
 from prometheus_client.exposition import generate_latest
 
-from herder.serving.drift import FeatureBinCounter, category_key
-from herder.serving.model import Prediction, ServedModel
+from herder.serving.drift import FLUSH_ROWS, FeatureBinCounter, category_key
+from herder.serving.model import ServedModel
 from herder.serving.signature import Signature
 from herder.storage.metadata import BaselineProfile, FeatureSpec
 
@@ -77,6 +79,7 @@ class ServerMetrics:
     features: FeatureBinCounter = field(init=False)
     class_counts: np.ndarray = field(init=False)
     prediction_bins: FeatureBinCounter | None = field(init=False)
+    _pending_labels: list[Any] = field(init=False, default_factory=list)
     _class_index: dict[tuple[str, object], int] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -109,24 +112,36 @@ class ServerMetrics:
         if self.enabled:
             self.batch_sizes.observe(rows)
 
-    def observe_inference(self, matrix: np.ndarray, prediction: Prediction) -> None:
-        """Drift bins of the inputs and the distribution of the outputs."""
+    def observe_inference(self, matrix: np.ndarray, labels: list[Any]) -> None:
+        """Drift bins of the inputs and the distribution of the outputs (both counted in bulk, see drift.py)."""
         if not self.enabled:
             return
         self.features.observe(matrix)
-        labels = prediction.labels
+        pending = self._pending_labels
+        pending.extend(labels)
+        if len(pending) >= FLUSH_ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        """Fold queued predictions into the counters (before every scrape, and every FLUSH_ROWS rows)."""
+        self.features.flush()
+        pending = self._pending_labels
+        if not pending:
+            return
+        self._pending_labels = []
         if self.class_counts.size:
             index = self._class_index
-            for label in labels.tolist():
+            for label, count in Counter(pending).items():
                 position = index.get(category_key(label))
                 if position is not None:
-                    self.class_counts[position] += 1
+                    self.class_counts[position] += count
         else:
-            values = labels.astype(np.float64, copy=False)
+            values = np.asarray(pending, dtype=np.float64)
             self.prediction_sum += float(values.sum())
             self.prediction_count += int(values.size)
             if self.prediction_bins is not None:
                 self.prediction_bins.observe(values.reshape(-1, 1))
+                self.prediction_bins.flush()
 
     def observe_feedback(self, outcome: str, count: int = 1) -> None:
         if self.enabled:
@@ -141,6 +156,7 @@ class ServerMetrics:
 
     def collect(self) -> Iterator[Metric]:
         """prometheus-client Collector protocol."""
+        self.flush()
         m = self.model
         base = ["model", "version"]
         ids = [m.name, m.version]

@@ -424,24 +424,29 @@ def inprocess_metrics_cost(models: dict[str, dict[str, str]], requests: int = 20
     async def send(message: dict[str, Any]) -> None:
         return None
 
-    def per_request_us(enabled: bool) -> float:
+    apps = {}
+    for enabled in (True, False):
         metrics = ServerMetrics(model=served, enabled=enabled)
-        app = HerderApp(model=served, dataplane=DataPlane(model=served, metrics=metrics), metrics=metrics)
+        apps[enabled] = HerderApp(model=served, dataplane=DataPlane(model=served, metrics=metrics), metrics=metrics)
 
-        async def run() -> float:
-            start = time.perf_counter()
-            for _ in range(requests):
-                await app(dict(scope), receive, send)
-            return (time.perf_counter() - start) / requests * 1e6
+    async def per_request_us(app: HerderApp) -> float:
+        start = time.perf_counter()
+        for _ in range(requests):
+            await app(dict(scope), receive, send)
+        return (time.perf_counter() - start) / requests * 1e6
 
-        return asyncio.run(run())
+    import gc
 
-    on, off = [], []
-    for _ in range(5):
-        on.append(per_request_us(True))
-        off.append(per_request_us(False))
-    return {"metrics_on_us": round(min(on), 2), "metrics_off_us": round(min(off), 2),
-            "cost_fraction": round(min(on) / min(off) - 1, 4)}  # fmt: skip
+    gc.collect()
+    gc.freeze()  # as herder serve does after loading
+    loop = asyncio.new_event_loop()
+    timings: dict[bool, list[float]] = {True: [], False: []}
+    for index in range(8):  # alternate the order so drift in background load hits both alike
+        for enabled in (True, False) if index % 2 == 0 else (False, True):
+            timings[enabled].append(loop.run_until_complete(per_request_us(apps[enabled])))
+    loop.close()
+    on, off = min(timings[True]), min(timings[False])
+    return {"metrics_on_us": round(on, 2), "metrics_off_us": round(off, 2), "cost_fraction": round(on / off - 1, 4)}
 
 
 def evaluate(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
