@@ -308,7 +308,8 @@ def _free_port() -> int:
 def test_operator_starts_with_only_the_namespaced_chart_permissions(
         cluster: LocalCluster, namespaced: Release, watched: tuple[str, str], tmp_path: Path) -> None:
     """``herder operator`` with the chart's ServiceAccount token (namespaced mode, the tighter one) becomes
-    live, watches the six kinds in its namespaces and logs no permission error."""
+    live, watches the six kinds in its namespaces, writes status and creates a validation Job for a Dataset
+    (whose pod Pod Security "restricted" admits), and logs no permission error."""
     import sys
     import time
     import urllib.request
@@ -323,9 +324,16 @@ def test_operator_starts_with_only_the_namespaced_chart_permissions(
     kubeconfig = _sa_kubeconfig(cluster, namespaced, tmp_path / "sa.kubeconfig")
     metrics, live = _free_port(), _free_port()
     log_path = tmp_path / "operator.log"
+    # The chart's configuration (its HERDER_* environment), with flags for what must differ outside a pod.
     # KUBECONFIG as well as --kubeconfig: kopf's login_via_client calls kubernetes.config.load_kube_config(),
     # whose default path the kubernetes library freezes from $KUBECONFIG when it is first imported.
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "operator"), "KUBECONFIG": str(kubeconfig)}
+    dep = json.loads(cluster.kubectl("get", "deployment", namespaced.name, "-n", namespaced.namespace,
+                                     "-o", "json").stdout)
+    chart_env = {e["name"]: e["value"] for e in dep["spec"]["template"]["spec"]["containers"][0]["env"]
+                 if e["name"].startswith("HERDER_") and "value" in e}
+    assert chart_env["HERDER_WATCH_NAMESPACES"] == ",".join(watched)
+    env = {**os.environ, **chart_env, "PYTHONPATH": str(ROOT / "operator"), "KUBECONFIG": str(kubeconfig)}
+    claim_name = chart_env["HERDER_STORAGE_URI"].removeprefix("pvc://")
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "herder.cli", "operator", f"--kubeconfig={kubeconfig}",
@@ -342,21 +350,40 @@ def test_operator_starts_with_only_the_namespaced_chart_permissions(
             except OSError:
                 assert time.monotonic() < deadline, f"operator not live:\n{log_path.read_text()[-4000:]}"
                 time.sleep(0.3)
-        # An object in a watched namespace gets its status written (and Events posted) under the SA.
+        # An object in a watched namespace gets its status written (and Events posted) under the SA, and the
+        # validation Job the operator creates gets its pod admitted in a namespace enforcing Pod Security
+        # "restricted". (The claim exists so the operator goes ahead; it stays unbound, so the pod stays Pending.)
         iris = ROOT / "examples" / "iris.yaml"
         if iris.exists():
             import yaml
 
+            ns = watched[0]
+            cluster.kubectl("label", "namespace", ns, "--overwrite", "pod-security.kubernetes.io/enforce=restricted",
+                            "pod-security.kubernetes.io/enforce-version=latest")
+            claim = {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": claim_name},
+                     "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}},
+                              "storageClassName": "herder-test-unbound"}}
+            cluster.kubectl("apply", "-n", ns, "-f", "-", input=json.dumps(claim))
             dataset = next(d for d in yaml.safe_load_all(iris.read_text()) if d and d.get("kind") == "Dataset")
-            dataset["metadata"]["namespace"] = watched[0]
+            dataset["metadata"]["namespace"] = ns
             cluster.kubectl("apply", "-f", "-", input=json.dumps(dataset))
             name = dataset["metadata"]["name"]
+            job = ""
             while True:
-                got = json.loads(cluster.kubectl("get", "datasets.herder.dev", name, "-n", watched[0],
-                                                 "-o", "json").stdout)
-                if (got.get("status") or {}).get("conditions"):
+                got = json.loads(cluster.kubectl("get", "datasets.herder.dev", name, "-n", ns, "-o", "json").stdout)
+                job = (got.get("status") or {}).get("validationJob") or ""
+                if job:
                     break
-                assert time.monotonic() < deadline + 60, f"no status written:\n{log_path.read_text()[-4000:]}"
+                assert time.monotonic() < deadline + 60, (
+                    f"no validation Job recorded in status: {got.get('status')}\n{log_path.read_text()[-4000:]}")
+                time.sleep(0.5)
+            while True:
+                pods = cluster.kubectl("get", "pods", "-n", ns, "-l", f"job-name={job}", "-o", "name").stdout.strip()
+                if pods:
+                    break
+                events = cluster.kubectl("get", "events", "-n", ns, "-o", "json").stdout
+                assert "violates PodSecurity" not in events, f"the validation pod was refused: {events[-3000:]}"
+                assert time.monotonic() < deadline + 90, f"Job {job} made no pod; events: {events[-3000:]}"
                 time.sleep(0.5)
         time.sleep(5)  # watch (re)connections, the first resync, child creation
         assert proc.poll() is None, log_path.read_text()[-4000:]

@@ -213,7 +213,7 @@ def test_operator_deployment(helm: str) -> None:
     assert c["resources"]["requests"] and c["resources"]["limits"]["memory"]
     assert {"name": "tmp", "mountPath": "/tmp"} in c["volumeMounts"]
     env = {e["name"]: e.get("value") for e in c["env"]}
-    assert env["HERDER_STORAGE_URI"] == "pvc://herder-artifacts"
+    assert env["HERDER_STORAGE_URI"] == "pvc://herder-store"
     assert env["HERDER_HERDER_IMAGE"] == c["image"]
     assert env["HERDER_METRICS_PORT"] == "8081"
     assert env["HERDER_WATCH_NAMESPACES"] == ""
