@@ -52,6 +52,9 @@ test-unit: venv
 test-integration: venv controlplane
 	$(PY) -m pytest tests/integration
 
+demo: venv controlplane
+	$(PY) hack/demo.py
+
 bench-serving: venv
 	$(PY) tests/bench/serving/run.py
 
