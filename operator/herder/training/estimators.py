@@ -2,9 +2,12 @@
 
 Only allowlisted classes are ever imported: the class name comes from a user's spec, and importing an
 arbitrary dotted path is code execution. The allowlist is also the CRD's enum (rejected at admission) and
-the set of types the skops artifacts may contain. Parameters arrive as JSON strings/ints/bools (the project
-has no floats in specs), so decimal strings become floats here and scikit-learn's own validation then
-judges every value, with its message passed on next to the parameter's name.
+the set of types the skops artifacts may contain. scikit-learn is imported inside the functions, so the
+operator and the CRD generator can import the constants without paying for it.
+
+Parameters arrive as JSON strings/ints/bools (the project has no floats in specs), so decimal strings become
+floats here and scikit-learn's own validation then judges every value, with its message passed on next to the
+parameter's name.
 """
 
 from __future__ import annotations
@@ -12,9 +15,6 @@ from __future__ import annotations
 import importlib
 import re
 from typing import Any
-
-from sklearn.base import is_classifier, is_regressor
-from sklearn.utils._param_validation import InvalidParameterError
 
 from herder.training.errors import SpecError
 from herder.training.requests import ParamValue
@@ -97,6 +97,8 @@ def configure(estimator: Any, params: dict[str, Any], where: str = "estimator.pa
                 f"{where}.{name}: {type(estimator).__name__} has no parameter {name!r} "
                 f"(valid: {', '.join(sorted(valid))})"
             )
+    from sklearn.utils._param_validation import InvalidParameterError
+
     estimator.set_params(**params)
     try:
         estimator._validate_params()
@@ -113,12 +115,16 @@ def param_error(exc: Exception, params: dict[str, Any], where: str = "estimator.
     return SpecError(f"{where}: scikit-learn rejected the parameters {params}: {exc}")
 
 
-def build_estimator(class_name: str, raw_params: dict[str, ParamValue], task: str, seed: int) -> Any:
-    """An unfitted estimator of an allowlisted class for *task*, with parsed params and a fixed seed.
+def build_estimator(
+    class_name: str, raw_params: dict[str, ParamValue], task: str, seed: int
+) -> tuple[Any, dict[str, Any]]:
+    """An unfitted estimator of an allowlisted class for *task*, and the parameters it was given (parsed).
 
     ``random_state`` defaults to the evaluation seed (when the class has one and the spec did not set it), so
     the same request trains the same model; ``n_jobs`` is left to the user.
     """
+    from sklearn.base import is_classifier, is_regressor
+
     cls = estimator_class(class_name)
     estimator = cls()
     if task == "classification" and not is_classifier(estimator):
@@ -129,4 +135,4 @@ def build_estimator(class_name: str, raw_params: dict[str, ParamValue], task: st
     if "random_state" in estimator.get_params(deep=False) and "random_state" not in params:
         params["random_state"] = seed
     configure(estimator, params)
-    return estimator
+    return estimator, params

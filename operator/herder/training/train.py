@@ -29,7 +29,7 @@ from herder.training.artifacts import dump_model, required_trusted_types
 from herder.training.checks import summarise
 from herder.training.dataset import load_dataset
 from herder.training.errors import DataError, SpecError
-from herder.training.estimators import build_estimator, configure, param_error, parse_param
+from herder.training.estimators import build_estimator, configure, param_error
 from herder.training.evaluation import check_metrics, cross_validate, cv_splitter, holdout_split, score_predictions
 from herder.training.features import build_column_transformer, default_groups, feature_columns
 from herder.training.outputs import join_uri, write_once
@@ -138,6 +138,55 @@ def _summary_json(summary: dict[str, Any], limit: int = 2900) -> str:
     return text
 
 
+def _search_stage(
+    request: TrainRequest,
+    mode: TrainMode,
+    pipeline: Pipeline,
+    *,
+    x_train: pd.DataFrame,
+    y_train: pd.Series,
+    splitter: Any,
+    log: Callable[[str], None],
+) -> str | tuple[dict[str, Any], dict[str, Any]]:
+    """Run one trial (returns its summary), or find the best parameters in process or from the trial files.
+
+    Returns (best params, search lineage) unless in trial mode.
+    """
+    assert request.search is not None
+    estimator = pipeline.named_steps["estimator"]
+    space = parsed_space(request.search, set(estimator.get_params(deep=False)))
+    metric = scoring_for(request.search, request.metric_names)
+    all_candidates = candidates(request.search, space)
+    if mode.trial_index is not None:
+        if not 0 <= mode.trial_index < len(all_candidates):
+            raise SpecError(f"--trial-index {mode.trial_index} is outside 0..{len(all_candidates) - 1}")
+        candidate = all_candidates[mode.trial_index]
+        log(f"[train] trial {mode.trial_index}/{len(all_candidates)}: {candidate}")
+        with fit_errors(pipeline, strip_step(candidate), "search.space"):
+            score = run_trial(pipeline, candidate, x_train, y_train, cv=splitter, metric=metric)
+        uri = write_trial(request.output_dir, mode.trial_index, candidate, metric, score)
+        log(f"[train] trial {mode.trial_index} {metric} score {score:.6f} -> {uri}")
+        return json.dumps({"trial": mode.trial_index, "scoring": metric, "rankScore": score, "result": uri})
+    if mode.select_best:
+        index, best, best_score, metric = select_best(request.output_dir, len(all_candidates))
+        log(f"[train] best trial {index} of {len(all_candidates)}: {metric}={best_score:.4f} {best}")
+    else:
+        with fit_errors(pipeline, strip_step(space), "search.space"):
+            best, best_score, _ = run_search(
+                pipeline, request.search, space, x_train, y_train, cv=splitter, metric=metric, log=log
+            )
+        index = next(i for i, c in enumerate(all_candidates) if strip_step(c) == best)
+    info = {
+        "kind": request.search.kind,
+        "candidates": len(all_candidates),
+        "scoring": metric,
+        "bestIndex": index,
+        "bestParams": best,
+        "bestScore": best_score,
+    }
+    return best, info
+
+
 def run_training(request: TrainRequest, mode: TrainMode = TrainMode(), log: Callable[[str], None] = print) -> str:
     """Do the whole job; returns the termination-message summary (JSON text). Raises PermanentError subclasses."""
     started = time.perf_counter()
@@ -147,7 +196,7 @@ def run_training(request: TrainRequest, mode: TrainMode = TrainMode(), log: Call
     groups = request.features if request.features is not None else default_groups(request.schema_)
     columns = feature_columns(groups, request.schema_)
     transformer = build_column_transformer(groups, request.schema_, seed)
-    estimator = build_estimator(request.estimator.class_name, request.estimator.params, request.task, seed)
+    estimator, params = build_estimator(request.estimator.class_name, request.estimator.params, request.task, seed)
     metrics = request.metric_names
     check_metrics(metrics, estimator)
     pipeline = Pipeline([("features", transformer), ("estimator", estimator)])
@@ -161,42 +210,15 @@ def run_training(request: TrainRequest, mode: TrainMode = TrainMode(), log: Call
     folds = request.evaluation.folds
     splitter = cv_splitter(y_train, folds, seed, classification) if folds >= 2 else None
 
-    params = {k: parse_param(v) for k, v in request.estimator.params.items()}
     search_info: dict[str, Any] | None = None
     if request.search is not None:
         assert splitter is not None  # the request model requires folds >= 2 with a search
-        space = parsed_space(request.search, set(estimator.get_params(deep=False)))
-        metric = scoring_for(request.search, metrics)
-        all_candidates = candidates(request.search, space)
-        if mode.trial_index is not None:
-            if not 0 <= mode.trial_index < len(all_candidates):
-                raise SpecError(f"--trial-index {mode.trial_index} is outside 0..{len(all_candidates) - 1}")
-            candidate = all_candidates[mode.trial_index]
-            log(f"[train] trial {mode.trial_index}/{len(all_candidates)}: {candidate}")
-            with fit_errors(pipeline, strip_step(candidate), "search.space"):
-                score = run_trial(pipeline, candidate, x_train, y_train, cv=splitter, metric=metric)
-            uri = write_trial(request.output_dir, mode.trial_index, candidate, metric, score)
-            log(f"[train] trial {mode.trial_index} {metric} score {score:.6f} -> {uri}")
-            return json.dumps({"trial": mode.trial_index, "scoring": metric, "rankScore": score, "result": uri})
-        if mode.select_best:
-            index, best, best_score, metric = select_best(request.output_dir, len(all_candidates))
-            log(f"[train] best trial {index} of {len(all_candidates)}: {metric}={best_score:.4f} {best}")
-        else:
-            with fit_errors(pipeline, strip_step(space), "search.space"):
-                best, best_score, _ = run_search(
-                    pipeline, request.search, space, x_train, y_train, cv=splitter, metric=metric, log=log
-                )
-            index = next(i for i, c in enumerate(all_candidates) if strip_step(c) == best)
+        stage = _search_stage(request, mode, pipeline, x_train=x_train, y_train=y_train, splitter=splitter, log=log)
+        if isinstance(stage, str):
+            return stage  # one trial of an Indexed Job: its score is written, no model
+        best, search_info = stage
         configure(estimator, best, "search.space")
         params.update(best)
-        search_info = {
-            "kind": request.search.kind,
-            "candidates": len(all_candidates),
-            "scoring": metric,
-            "bestIndex": index,
-            "bestParams": best,
-            "bestScore": best_score,
-        }
     elif mode.trial_index is not None or mode.select_best:
         raise SpecError("--trial-index and --select-best need a search in the request")
 

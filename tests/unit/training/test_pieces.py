@@ -39,14 +39,15 @@ def test_allowlisted_estimators_all_import_and_their_artifacts_need_only_trusted
         params = {"n_estimators": 3} if "n_estimators" in cls().get_params() else {}
         if "max_iter" in cls().get_params() and "HistGradient" in name:
             params = {"max_iter": 3}
-        estimator = build_estimator(name, params, task, seed=0)
+        estimator, _ = build_estimator(name, params, task, seed=0)
         estimator.fit(x, y if task == "classification" else x[:, 0])
         required_trusted_types(dump_model(estimator))  # raises if outside TRUSTED_TYPES
 
 
 def test_seed_becomes_random_state_unless_given() -> None:
-    assert build_estimator("sklearn.ensemble.RandomForestClassifier", {}, "classification", 7).random_state == 7
-    given = build_estimator("sklearn.ensemble.RandomForestClassifier", {"random_state": 3}, "classification", 7)
+    seeded, params = build_estimator("sklearn.ensemble.RandomForestClassifier", {}, "classification", 7)
+    assert seeded.random_state == 7 and params == {"random_state": 7}
+    given, _ = build_estimator("sklearn.ensemble.RandomForestClassifier", {"random_state": 3}, "classification", 7)
     assert given.random_state == 3
 
 
@@ -57,7 +58,7 @@ def test_allowlist_refuses_dotted_paths_outside_it() -> None:
 
 def test_skops_bytes_are_reproducible_and_still_load() -> None:
     x, y = load_iris(return_X_y=True)
-    model = build_estimator("sklearn.ensemble.RandomForestClassifier", {"n_estimators": 3}, "classification", 0)
+    model, _ = build_estimator("sklearn.ensemble.RandomForestClassifier", {"n_estimators": 3}, "classification", 0)
     model.fit(x, y)
     first, second = dump_model(model), dump_model(model)
     assert first == second
