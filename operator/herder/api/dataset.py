@@ -163,10 +163,14 @@ class DatasetSpec(WireModel):
 class ColumnBins(WireModel):
     """Fixed bins of one column: numeric edges (k edges make k+1 bins) or categories (plus one "other" bin)."""
 
+    strategy: Literal["quantile", "uniform", "categories"] | None = None
+    """How the bins were chosen."""
     edges: Annotated[list[DecimalString], Field(max_length=101)] | None = None
     """Bin edges of a numeric column, strictly increasing."""
     categories: Annotated[list[Annotated[str, StringConstraints(max_length=256)]], Field(max_length=1000)] | None = None
     """Categories of a categorical column."""
+    counts: Annotated[list[Annotated[int, Field(ge=0)]], Field(max_length=1001)] | None = None
+    """Rows in each bin."""
     fractions: Annotated[list[DecimalString], Field(max_length=1001)] | None = None
     """Share of rows in each bin (sums to 1)."""
 
@@ -178,6 +182,8 @@ class ColumnProfile(WireModel):
     """Column name."""
     type: ColumnType | None = None
     """Declared type."""
+    count: Annotated[int, Field(ge=0)] | None = None
+    """Number of present (non-missing) values."""
     nulls: Annotated[int, Field(ge=0)] | None = None
     """Number of missing values."""
     distinct: Annotated[int, Field(ge=0)] | None = None
@@ -190,6 +196,8 @@ class ColumnProfile(WireModel):
     """Mean (numeric)."""
     std: DecimalString | None = None
     """Standard deviation (numeric)."""
+    quantiles: Annotated[dict[str, DecimalString], Field(max_length=16)] | None = None
+    """Quantiles by name, e.g. {p50: "5.8", p99: "7.7"} (numeric)."""
     bins: ColumnBins | None = None
     """Fixed bins: the drift baseline."""
 

@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from herder.api.common import WireModel
 from herder.api.objects import AnyResource, Resource
 from herder.api.registry import kind_info
 
@@ -72,12 +73,12 @@ def parse_model(model: type[M], data: Any, root: str = "") -> M:
         raise InvalidSpecError(problems_of(e, root)) from None
 
 
-def parse_spec(kind: str, body: Mapping[str, Any]) -> BaseModel:
+def parse_spec(kind: str, body: Mapping[str, Any]) -> WireModel:
     """The typed spec of a body of ``kind`` (paths in errors start with ``spec``)."""
     return parse_model(kind_info(kind).spec_model, body.get("spec"), "spec")
 
 
-def parse_status(kind: str, body: Mapping[str, Any]) -> BaseModel:
+def parse_status(kind: str, body: Mapping[str, Any]) -> WireModel:
     """The typed status of a body of ``kind`` (an absent status parses as empty)."""
     return parse_model(kind_info(kind).status_model, body.get("status") or {}, "status")
 

@@ -6,11 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel
-
 from herder import API_GROUP, API_VERSION
 from herder.api import objects
-from herder.api.common import rule
+from herder.api.common import WireModel, rule
 from herder.api.dataset import DatasetSpec, DatasetStatus
 from herder.api.deployment import ModelDeploymentSpec, ModelDeploymentStatus
 from herder.api.featureset import FeatureSetSpec, FeatureSetStatus
@@ -62,8 +60,8 @@ class KindInfo:
     plural: str
     singular: str
     short_names: tuple[str, ...]
-    spec_model: type[BaseModel]
-    status_model: type[BaseModel]
+    spec_model: type[WireModel]
+    status_model: type[WireModel]
     resource_model: type[objects.Resource[Any, Any]]
     printer_columns: tuple[PrinterColumn, ...]
     root_rules: tuple[dict[str, Any], ...] = field(default=())
