@@ -15,5 +15,9 @@ PROMOTE = f"{API_GROUP}/promote"
 """On a Model (autoPromote false) or a blue/green ModelDeployment (autoPromote false): promote the candidate."""
 RETRY = f"{API_GROUP}/retry"
 """On a ModelDeployment: retry the rollout of a version whose rollout was aborted."""
+ROLLBACK = f"{API_GROUP}/rollback"
+"""On a ModelDeployment: roll back now -- during a rollout, abort it (stable back to 100%, the canary version is
+recorded as aborted); after a promotion, serve status.lastKnownGoodVersion again. Recorded in status.lastRollback
+with reason ManualRollback."""
 
-ALL: tuple[str, ...] = (RETRAIN, APPROVE_RETRAIN, PROMOTE, RETRY)
+ALL: tuple[str, ...] = (RETRAIN, APPROVE_RETRAIN, PROMOTE, RETRY, ROLLBACK)
