@@ -29,3 +29,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
         yield c
     finally:
         c.stop()
+
+
+# The operator fixtures live with the integration tests; e2e tests use them too.
+from tests.integration.conftest import crds, operator  # noqa: E402, F401
