@@ -8,7 +8,7 @@ background load on the machine affects all servers alike.
 MLServer and KServe are installed from PyPI into their own virtualenvs under ~/.cache/herder/bench-venvs
 (outside the repository) on first use. wrk comes from Debian: ``apt-get install -y wrk``.
 
-    .venv/bin/python tests/bench/serving/bench_serving.py            # full run (~4 minutes)
+    .venv/bin/python tests/bench/serving/bench_serving.py            # full run (~4 minutes; make bench-serving)
     .venv/bin/python tests/bench/serving/bench_serving.py --quick    # short runs (~1.5 minutes)
 """
 
@@ -280,8 +280,9 @@ class LoadResult:
 
 
 def _to_ms(text: str) -> float:
-    match = re.match(r"([\d.]+)(us|ms|s|m|h)$", text)
+    match = re.match(r"([\d.]+)\s*(us|ms|s|m|h)$", text.strip())
     if match is None:
+        print(f"unparsed wrk latency {text!r}", file=sys.stderr)
         return float("nan")
     value, unit = match.groups()
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}[unit]
@@ -490,6 +491,17 @@ def evaluate(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def _without_nan(value: Any) -> Any:
+    """JSON has no NaN: an unparsed figure is written as null."""
+    if isinstance(value, float) and value != value:
+        return None
+    if isinstance(value, dict):
+        return {k: _without_nan(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_nan(v) for v in value]
+    return value
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="3 s runs after 1 s warm-up, fewer variants")
@@ -532,7 +544,8 @@ def main() -> int:
         for row in rows:
             same = [r for run in runs for r in run if r["scenario"] == row["scenario"] and r["server"] == row["server"]]
             for key in ("rps", "p50_ms", "p99_ms", "rss_mib_after_load", "ready_seconds"):
-                row[key] = statistics.median(r[key] for r in same)
+                values = [r[key] for r in same if r[key] == r[key]]  # NaN (unparsed) left out
+                row[key] = statistics.median(values) if values else float("nan")
             row["non_2xx"] = sum(r["non_2xx"] for r in same)
             row["socket_errors"] = sum(r["socket_errors"] for r in same)
     targets = evaluate(rows)
@@ -572,7 +585,7 @@ def main() -> int:
     }
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
+    out.write_text(json.dumps(_without_nan(result), indent=2))
     print(f"\nwrote {out}")
     return 0
 
