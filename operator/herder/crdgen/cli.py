@@ -11,6 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from herder.crdgen.docs import DOC_PATH, render_api_docs
 from herder.crdgen.render import OUTPUT_DIRS, drift, rendered, write
 
 
@@ -38,12 +39,19 @@ def main(argv: list[str]) -> int:
     root = repo_root(Path.cwd())
     dirs = args.out_dir or [root / d for d in OUTPUT_DIRS]
     files = rendered()
+    docs = root / DOC_PATH
     if args.command == "generate":
         for d in dirs:
             for path in write(d, files):
                 print(path)
+        if not args.out_dir:
+            docs.parent.mkdir(parents=True, exist_ok=True)
+            docs.write_text(render_api_docs())
+            print(docs)
         return 0
     problems = [p for d in dirs for p in drift(d, files)]
+    if not args.out_dir and (not docs.exists() or docs.read_text() != render_api_docs()):
+        problems.append(f"{docs}: the API reference is out of date")
     if problems:
         print("CRDs drift from operator/herder/api (run `herder crds generate`):", file=sys.stderr)
         for p in problems:
