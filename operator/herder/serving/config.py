@@ -50,7 +50,7 @@ class ServeConfig:
     payload_log_sample_rate: float = 1.0
     metrics: bool = True
     linear_fast_path: bool = True
-    feedback_window: int = 100_000
+    feedback_window: int = 10_000
     drain_seconds: float = 2.0
     graceful_timeout_seconds: float = 30.0
     inject_error_rate: float = 0.0
@@ -131,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--linear-fast-path",
         help="predict plain linear models with numpy instead of scikit-learn's validated path (default true)",
     )
-    add("--feedback-window", help="recent request ids kept for feedback (default 100000)")
+    add("--feedback-window", help="recent request ids kept for feedback, ~220 bytes each (default 10000)")
     add("--drain-seconds", help="after SIGTERM, keep answering (not ready) this long (default 2)")
     add("--graceful-timeout-seconds", help="then wait at most this long for in-flight requests (default 30)")
     add("--inject-error-rate", help="TESTS/DEMOS ONLY: fraction of inference requests answered 500")

@@ -34,7 +34,7 @@ class DataPlaneSettings:
 
     max_batch_size: int = 1
     max_batch_wait_ms: float = 2.0
-    feedback_window: int = 100_000
+    feedback_window: int = 10_000
     inject_error_rate: float = 0.0
     inject_latency_ms: float = 0.0
 
