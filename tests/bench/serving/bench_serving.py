@@ -296,7 +296,9 @@ def run_wrk(url: str, body: dict[str, Any], seconds: float, connections: int, sc
            "--timeout", "10s", "-s", str(script), url]  # fmt: skip
     out = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=seconds + 60).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    p50_match, p99_match = re.search(r"50%\s+(\S+)", out), re.search(r"99%\s+(\S+)", out)
+    # anchored: "50%" also ends figures such as "90.50%" in the Stdev columns
+    p50_match = re.search(r"^\s+50%\s+(\S+)", out, re.MULTILINE)
+    p99_match = re.search(r"^\s+99%\s+(\S+)", out, re.MULTILINE)
     if p50_match is None or p99_match is None:
         print(f"wrk printed no latency distribution:\n{out}", file=sys.stderr)
     p50 = _to_ms(p50_match.group(1)) if p50_match else float("nan")
