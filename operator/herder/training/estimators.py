@@ -42,6 +42,7 @@ ESTIMATOR_ALLOWLIST: tuple[str, ...] = (
     "sklearn.neighbors.KNeighborsRegressor",
     "sklearn.svm.SVC",
     "sklearn.svm.SVR",
+    "sklearn.svm.LinearSVC",
     "sklearn.naive_bayes.GaussianNB",
 )
 

@@ -83,3 +83,10 @@ def test_request_uses_camel_case_and_forbids_unknown_fields(tmp_path: object) ->
     assert dumped["dataset"]["expectedDigest"] == request.dataset.expected_digest
     with pytest.raises(ValueError, match="Extra inputs are not permitted"):
         TrainRequest.model_validate({**iris_request(IRIS, IRIS.parent / "unused"), "model_name2": "x"})
+
+
+def test_the_crd_enum_and_the_trainer_allowlist_name_the_same_classes() -> None:
+    """A class admitted by the CRD but unknown to the trainer would only fail inside the pod."""
+    from herder.api.training import ESTIMATORS
+
+    assert {f"{module}.{name}" for name, (module, _) in ESTIMATORS.items()} == set(ESTIMATOR_ALLOWLIST)
