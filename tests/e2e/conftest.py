@@ -31,6 +31,10 @@ def workspace(operator: RunningOperator) -> Iterator[Workspace]:
     cluster = operator.cluster
     ns = f"e2e-{uuid.uuid4().hex[:8]}"
     cluster.kubectl("create", "namespace", ns)
+    # Every pod the operator generates (validation, training, serving) must be admitted under Pod Security
+    # Standards "restricted": the API server's PodSecurity admission enforces it for the whole e2e run.
+    cluster.kubectl("label", "namespace", ns, "pod-security.kubernetes.io/enforce=restricted",
+                    "pod-security.kubernetes.io/enforce-version=latest")
     store = cluster.provision_storage(ns)
     (store / "datasets").mkdir(parents=True, exist_ok=True)
     for f in (ROOT / "examples" / "data").iterdir():

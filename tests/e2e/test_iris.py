@@ -32,6 +32,8 @@ def wait_cond(ws: Workspace, kind: str, name: str, type_: str, status: str = "Tr
               ) -> dict[str, Any]:
     def check() -> dict[str, Any] | None:
         body = get(ws, kind, name)
+        if type_ == "Succeeded" and cond(body, "Failed").get("status") == "True":
+            raise AssertionError(f"{kind}/{name} failed: {cond(body, 'Failed')}")
         return body if cond(body, type_).get("status") == status else None
 
     return dict(wait_until(check, timeout, interval=1, what=f"{kind}/{name} {type_}={status}"))
@@ -78,11 +80,21 @@ def test_iris_from_dataset_to_prediction(workspace: Workspace) -> None:
     with urllib.request.urlopen(req, timeout=10) as r:
         assert json.loads(r.read())["predictions"] == ["setosa", "virginica"]
 
+    # an artifact trained elsewhere can be registered as a version: judged by the same gate
+    external = {"apiVersion": "herder.dev/v1alpha1", "kind": "ModelVersion", "metadata": {"name": "iris-v10"},
+                "spec": {"modelRef": {"name": "iris"}, "version": 10, "artifact": mv["spec"]["artifact"],
+                         "metrics": mv["spec"]["metrics"], "description": "registered by hand"}}
+    ws.kubectl("apply", "-f", "-", input=yaml.safe_dump(external))
+    registered = wait_cond(ws, "modelversion", "iris-v10", "Ready", timeout=60)
+    assert registered["status"]["gate"]["passed"] is True
+    assert registered["status"]["gate"]["baseline"] == mv["spec"]["metrics"]["accuracy"]
+    wait_until(lambda: get(ws, "model", "iris")["status"]["latestVersion"] == 10, 30, what="latestVersion 10")
+
     # the same TrainingJob spec again: a new version with the same metrics (deterministic training)
     again = {**IRIS[3], "metadata": {"name": "iris-again"}}
     ws.kubectl("apply", "-f", "-", input=yaml.safe_dump(again))
     tj2 = wait_cond(ws, "trainingjob", "iris-again", "Succeeded")
-    assert tj2["status"]["producedVersion"] == 2
+    assert tj2["status"]["producedVersion"] == 11
     assert tj2["status"]["metrics"] == tj["status"]["metrics"]
 
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
 from tests.e2e.conftest import Workspace
 from tests.e2e.test_iris import cond, get, wait_cond
 from tests.integration.conftest import ROOT
+from tests.integration.k8s import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -27,9 +29,19 @@ def test_diabetes_regression_example(workspace: Workspace) -> None:
     assert gate["value"] == metrics["rmse"]
     assert gate["passed"] is (float(metrics["rmse"]) <= 65)
     assert cond(mv, "Rejected")["status"] == ("False" if gate["passed"] else "True")
-    model = get(ws, "model", "diabetes")
+    expected = ["Trained", "Promoted"] if gate["passed"] else ["Trained", "Rejected"]
+
+    def model_with_history() -> dict[str, Any] | None:
+        m = get(ws, "model", "diabetes")
+        return m if [h["action"] for h in m.get("status", {}).get("history") or []] == expected else None
+
+    model = wait_until(model_with_history, 30, what=f"Model history {expected}")
     assert model["status"]["latestVersion"] == 1
-    actions = [h["action"] for h in model["status"]["history"]]
-    assert actions == (["Trained", "Promoted"] if gate["passed"] else ["Trained", "Rejected"])
-    assert json.loads(ws.kubectl("get", "jobs", "-o", "json"))["items"][-1]["metadata"]["name"] in {
-        "diabetes-search-train", "diabetes-validate-1"}
+    # the search ran as an Indexed Job (one index per trial), then the best candidate was trained
+    jobs = {j["metadata"]["name"]: j for j in json.loads(ws.kubectl("get", "jobs", "-o", "json"))["items"]}
+    search = jobs["diabetes-search-search"]
+    assert search["spec"]["completionMode"] == "Indexed"
+    assert search["spec"]["completions"] == 6
+    assert search["status"]["succeeded"] == 6
+    assert "diabetes-search-train" in jobs
+    assert tj["status"]["progress"]["completedTrials"] == 6

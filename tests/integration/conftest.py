@@ -34,6 +34,10 @@ class RunningOperator:
 
     USER = "herder-operator"
 
+    # The shared test operator watches only these namespaces, so tests that write statuses themselves (the CRD
+    # contract tests) never race it.
+    NAMESPACES = ("op-*", "e2e-*")
+
     def __init__(self, cluster: LocalCluster, log_path: Path, resync_seconds: float = 2.0) -> None:
         self.cluster = cluster
         self.log_path = log_path
@@ -50,7 +54,8 @@ class RunningOperator:
                 [sys.executable, "-m", "herder.cli", "operator", f"--kubeconfig={self.kubeconfig}",
                  f"--resync-seconds={self.resync_seconds}", "--metrics-address=127.0.0.1",
                  f"--metrics-port={self.metrics_port}",
-                 f"--liveness=http://127.0.0.1:{self.liveness_port}/healthz"],
+                 f"--liveness=http://127.0.0.1:{self.liveness_port}/healthz",
+                 *[f"--namespace={ns}" for ns in self.NAMESPACES]],
                 stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -89,6 +94,15 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def op_namespace(cluster: LocalCluster) -> Iterator[str]:
+    """A fresh namespace the test operator watches."""
+    name = f"op-{uuid.uuid4().hex[:8]}"
+    cluster.kubectl("create", "namespace", name)
+    yield name
+    cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
 
 
 @pytest.fixture(scope="session")

@@ -42,7 +42,8 @@ def events_for(cluster: LocalCluster, name: str, namespace: str) -> list[dict[st
 
 
 def test_missing_reference_is_a_condition_and_an_event_then_repaired(
-        operator: RunningOperator, namespace: str) -> None:
+        operator: RunningOperator, op_namespace: str) -> None:
+    namespace = op_namespace
     cluster = operator.cluster
     apply(cluster, namespace, MODEL, TRAINING)
     cond = wait_until(lambda: conditions(cluster, "trainingjob", "t", namespace).get("ReferencesResolved"), 30,
@@ -71,7 +72,8 @@ def test_missing_reference_is_a_condition_and_an_event_then_repaired(
     assert (ds_ready["status"], ds_ready["reason"]) == ("False", "StorageNotFound")
 
 
-def test_resync_with_nothing_changed_makes_zero_writes(operator: RunningOperator, namespace: str) -> None:
+def test_resync_with_nothing_changed_makes_zero_writes(operator: RunningOperator, op_namespace: str) -> None:
+    namespace = op_namespace
     cluster = operator.cluster
     apply(cluster, namespace, MODEL, DATASET, TRAINING,
           {**MODEL, "metadata": {"name": "m2"}},

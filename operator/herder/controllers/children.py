@@ -128,6 +128,17 @@ def delete(ctx: OperatorContext, owner_kind: str, kind: str, name: str, namespac
     return True
 
 
+def delete_custom(ctx: OperatorContext, owner_kind: str, plural: str, name: str, namespace: str) -> bool:
+    try:
+        ctx.clients.custom.delete_namespaced_custom_object(ctx.group, ctx.version, namespace, plural, name)
+    except ApiException as e:
+        if e.status == 404:
+            return False
+        raise
+    ctx.metrics.writes.labels(owner_kind, plural, "delete").inc()
+    return True
+
+
 def pods_of_job(ctx: OperatorContext, job_name: str, namespace: str) -> list[dict[str, Any]]:
     pods = ctx.clients.core.list_namespaced_pod(namespace, label_selector=f"job-name={job_name}")
     items: list[dict[str, Any]] = ctx.clients.api.sanitize_for_serialization(pods)["items"]

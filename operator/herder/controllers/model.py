@@ -8,6 +8,7 @@ from typing import Any
 
 from herder.api.model import ModelSpec
 from herder.api.parsing import InvalidSpecError, parse_spec
+from herder.controllers import children
 from herder.controllers.conditions import Cond, now_rfc3339
 from herder.controllers.context import ObjKey, OperatorContext
 from herder.controllers.modelversion import versions_of
@@ -70,6 +71,16 @@ class ModelController:
                 history.append({"at": now, "action": "Candidate", "version": v, "reason": "GatePassed",
                                 "message": "awaiting promotion (autoPromote is false)"})
                 aliases["candidate"] = v
+        events: list[tuple[str, str, str]] = []
+        if spec.retention is not None:
+            for v in retired_versions(sorted(versions), spec.retention.keep_last, aliases, in_use(ctx, ns, name)):
+                mv_name = versions[v]["metadata"]["name"]
+                if children.delete_custom(ctx, self.kind, "modelversions", mv_name, ns):
+                    history.append({"at": now, "action": "Deleted", "version": v, "reason": "Retention",
+                                    "message": f"keepLast {spec.retention.keep_last}: version {v} is not among the "
+                                               "newest, not aliased and not deployed (its artifact is kept)"})
+                    events.append(("Normal", "VersionRetired", f"deleted ModelVersion {mv_name} (retention)"))
+                del versions[v]
         prod = aliases.get("production")
         fields: dict[str, Any] = {
             "versions": sorted(versions) or None, "latestVersion": max(versions) if versions else None,
@@ -78,4 +89,25 @@ class ModelController:
             if prod in versions else None,
         }
         msg = f"{len(versions)} version(s)" + (f", production v{prod}" if prod else ", no production version yet")
-        return Outcome([Cond("Ready", "True", "Registered", msg)], fields=fields, depends_on=deps)
+        return Outcome([Cond("Ready", "True", "Registered", msg)], fields=fields, depends_on=deps, events=events)
+
+
+def in_use(ctx: OperatorContext, ns: str, model: str) -> set[int]:
+    """Versions some ModelDeployment of this model serves or may return to."""
+    used: set[int] = set()
+    for k, b in ctx.store.items("ModelDeployment"):
+        if k.namespace != ns or b.get("spec", {}).get("model", {}).get("name") != model:
+            continue
+        st = b.get("status") or {}
+        for f in ("resolvedVersion", "stableVersion", "canaryVersion", "lastKnownGoodVersion"):
+            if isinstance(st.get(f), int):
+                used.add(st[f])
+        if isinstance(b.get("spec", {}).get("model", {}).get("version"), int):
+            used.add(b["spec"]["model"]["version"])
+    return used
+
+
+def retired_versions(versions: list[int], keep_last: int, aliases: dict[str, int], used: set[int]) -> list[int]:
+    """Pure retention rule: beyond the newest ``keep_last``, delete what no alias and no deployment needs."""
+    protected = set(aliases.values()) | used
+    return [v for v in sorted(versions)[:-keep_last] if v not in protected] if len(versions) > keep_last else []

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import fnmatch
 import logging
 import threading
 import time
@@ -121,12 +122,16 @@ def build_registry(ctx: OperatorContext, controllers: Sequence[KindController]) 
 
     def prefill_store() -> None:
         custom = ctx.clients.custom
+        patterns = ctx.config.namespaces
+        exact = bool(patterns) and not any(set(p) & set("*?[!") for p in patterns)
         for c in controllers:
-            if ctx.config.namespaces:
-                items = [i for ns in ctx.config.namespaces for i in custom.list_namespaced_custom_object(
+            if exact:
+                items = [i for ns in patterns for i in custom.list_namespaced_custom_object(
                     ctx.group, ctx.version, ns, c.plural)["items"]]
-            else:
-                items = custom.list_cluster_custom_object(ctx.group, ctx.version, c.plural)["items"]
+            else:  # cluster-wide, or kopf's glob patterns: list everything, keep what matches
+                items = [i for i in custom.list_cluster_custom_object(ctx.group, ctx.version, c.plural)["items"]
+                         if not patterns or any(fnmatch.fnmatchcase(i["metadata"]["namespace"], p)
+                                                for p in patterns)]
             for body in items:
                 ctx.store.put(key_of(c.kind, body), body)
             ctx.metrics.objects.labels(c.kind).set(ctx.store.count(c.kind))

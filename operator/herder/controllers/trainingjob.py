@@ -39,6 +39,28 @@ def output_dir(ctx: OperatorContext, uid: str) -> str:
     return "file://" + lookups.storage(ctx).path("artifacts", uid)
 
 
+def search_trials(spec: TrainingJobSpec) -> int:
+    """Trials the trainer enumerates for this search (grid and random alike: at most the grid's size)."""
+    assert spec.search is not None
+    size = 1
+    for d in spec.search.space:
+        size *= len(d.values or [])
+    return max(1, min(spec.search.trials, size))
+
+
+def last_log_line(ctx: OperatorContext, job: str, ns: str) -> str | None:
+    """The trainer's latest progress line ("[train] cv 3/5 ..."), shown on status while it runs."""
+    pods = [p for p in children.pods_of_job(ctx, job, ns) if p["status"].get("phase") == "Running"]
+    if not pods:
+        return None
+    try:
+        text = ctx.clients.core.read_namespaced_pod_log(pods[-1]["metadata"]["name"], ns, tail_lines=1)
+    except ApiException:
+        return None
+    lines = [ln for ln in str(text).splitlines() if ln.strip()]
+    return lines[-1][:500] if lines else None
+
+
 def _seconds(duration: str | None) -> int | None:
     from herder.api.common import duration_seconds
 
@@ -121,33 +143,73 @@ class TrainingJobController:
         store = lookups.storage(ctx)
         owner = Owner.from_body(self.kind, body)
         jname = job_name(name)
-        job = children.read(ctx, "Job", jname, ns)
         events: list[tuple[str, str, str]] = []
-        if job is None:
-            version = self._next_version(ctx, ns, spec.model_ref.name)
-            try:
-                request = train_request(
-                    model_name=spec.model_ref.name, version=version, task=model.task, dataset=dataset,
-                    digest=digest, features=features, template=spec,
-                    output_dir=output_dir(ctx, meta["uid"]))
-            except RequestError as e:
-                return failed("UnsupportedSpec", str(e))
+
+        def make_job(job_name_: str, args: list[str], version: int, trials: int | None = None) -> dict[str, Any]:
+            request = train_request(
+                model_name=spec.model_ref.name, version=version, task=model.task, dataset=dataset,
+                digest=digest, features=features, template=spec, output_dir=output_dir(ctx, meta["uid"]))
             desired = build_job(owner, JobParams(
-                name=jname, component="training", image=ctx.config.herder_image, args=["train"], request=request,
+                name=job_name_, component="training", image=ctx.config.herder_image, args=args, request=request,
                 storage=store,
                 requests={k: str(v) for k, v in ((spec.resources.requests if spec.resources else None) or {}).items()},
                 limits={k: str(v) for k, v in ((spec.resources.limits if spec.resources else None) or {}).items()},
                 deadline_seconds=_seconds(spec.deadline), backoff_limit=spec.backoff_limit if spec.backoff_limit
-                is not None else 2, extra_labels={"herder.dev/model": spec.model_ref.name}))
+                is not None else 2, extra_labels={"herder.dev/model": spec.model_ref.name},
+                completions=trials, parallelism=(spec.search.parallelism or 1) if spec.search and trials else None))
             desired["metadata"]["annotations"] = {VERSION_ANNOTATION: str(version)}
             job, action = children.ensure(ctx, self.kind, desired, update=False)
             if action == "created":
-                events.append(("Normal", "JobCreated", f"created Job {jname} to train version {version}"))
+                what = f"{trials} search trials" if trials else f"version {version}"
+                events.append(("Normal", "JobCreated", f"created Job {job_name_} for {what}"))
+            return job
+
+        base_fields: dict[str, Any] = {"datasetDigest": digest if digest.startswith("sha256:") else None}
+        final_args = ["train"]
+        reserved: int | None = None
+        if spec.search is not None:
+            # Phase 1: every trial is one index of an Indexed Job (parallelism from the spec); phase 2 trains
+            # the best candidate. The version number is reserved on the first Job and carried to the second.
+            trials = search_trials(spec)
+            sname = f"{name}-search"
+            sjob = children.read(ctx, "Job", sname, ns)
+            try:
+                if sjob is None:
+                    sjob = make_job(sname, ["train", "--trial-index=$(JOB_COMPLETION_INDEX)"],
+                                    self._next_version(ctx, ns, spec.model_ref.name), trials)
+            except RequestError as e:
+                return failed("UnsupportedSpec", str(e))
+            reserved = int(sjob["metadata"].get("annotations", {}).get(VERSION_ANNOTATION, "0"))
+            sst = sjob.get("status") or {}
+            sdone = {c["type"]: c for c in sst.get("conditions") or [] if c.get("status") == "True"}
+            progress = {"completedTrials": int(sst.get("succeeded") or 0), "totalTrials": trials}
+            base_fields.update(startedAt=sst.get("startTime"), progress=progress)
+            if "Failed" in sdone:
+                pods = children.pods_of_job(ctx, sname, ns)
+                code, message = children.termination_message(pods[-1]) if pods else (None, "")
+                reason = "InvalidTrainingInput" if code == PERMANENT_EXIT_CODE else "SearchFailed"
+                out = failed(reason, message or str(sdone["Failed"].get("message") or "a search trial failed"),
+                             **({"exitCode": code} if code is not None else {}))
+                out.fields.update(base_fields, jobName=sname)
+                out.depends_on = deps
+                return out
+            if "Complete" not in sdone and "SuccessCriteriaMet" not in sdone:
+                running = Cond("Running", "True", "Searching",
+                               f"Job {sname}: {progress['completedTrials']}/{trials} trials done")
+                return Outcome([ok, running, Cond("Ready", "False", "Training", running.message)],
+                               fields={**base_fields, "jobName": sname}, depends_on=deps, events=events,
+                               requeue_after=10.0)
+            final_args = ["train", "--select-best"]
+        job = children.read(ctx, "Job", jname, ns)
+        if job is None:
+            try:
+                job = make_job(jname, final_args, reserved or self._next_version(ctx, ns, spec.model_ref.name))
+            except RequestError as e:
+                return failed("UnsupportedSpec", str(e))
         version = int(job["metadata"].get("annotations", {}).get(VERSION_ANNOTATION, "0"))
         js = job.get("status") or {}
         done = {c["type"]: c for c in js.get("conditions") or [] if c.get("status") == "True"}
-        base = {"jobName": jname, "datasetDigest": digest if digest.startswith("sha256:") else None,
-                "startedAt": js.get("startTime")}
+        base: dict[str, Any] = {"startedAt": js.get("startTime"), **base_fields, "jobName": jname}
         if "Complete" in done or "SuccessCriteriaMet" in done:
             pods = [p for p in children.pods_of_job(ctx, jname, ns) if p["status"].get("phase") == "Succeeded"]
             _, message = children.termination_message(pods[-1]) if pods else (None, "")
@@ -186,6 +248,9 @@ class TrainingJobController:
             out.depends_on = deps
             return out
         running = Cond("Running", "True", "Training", f"Job {jname} is training version {version}")
+        line = last_log_line(ctx, jname, ns)
+        if line:
+            base["progress"] = {**(base.get("progress") or {}), "message": line}
         return Outcome([ok, running, Cond("Ready", "False", "Training", running.message)], fields=base,
                        depends_on=deps, events=events, requeue_after=10.0)
 
