@@ -46,6 +46,9 @@ def test_iris_from_dataset_to_prediction(workspace: Workspace) -> None:
     data = (ROOT / "examples" / "data" / "iris.csv").read_bytes()
     assert dataset["status"]["digest"] == "sha256:" + hashlib.sha256(data).hexdigest()
     assert dataset["status"]["rows"] == 150
+    profile = {c["name"]: c for c in dataset["status"]["profile"]}
+    assert profile["species"]["bins"]["categories"] == ["setosa", "versicolor", "virginica"]
+    assert sum(profile["petal_length"]["bins"]["counts"]) == 150
 
     tj = wait_cond(ws, "trainingjob", "iris-v1", "Succeeded")
     assert tj["status"]["producedVersion"] == 1

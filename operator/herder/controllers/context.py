@@ -15,6 +15,7 @@ from kubernetes import config as k8s_config
 from herder import API_GROUP, API_VERSION
 from herder.controllers.config import OperatorConfig
 from herder.controllers.metrics import OperatorMetrics
+from herder.monitoring.builtin import ScrapeMemory
 
 
 @dataclass(frozen=True, order=True)
@@ -106,6 +107,8 @@ class OperatorContext:
     clients: Clients
     metrics: OperatorMetrics
     store: ObjectStore = field(default_factory=ObjectStore)
+    scrapes: ScrapeMemory = field(default_factory=ScrapeMemory)
+    """The previous /metrics scrape of each rollout's canary pods (builtin analysis compares two scrapes)."""
     executor: ThreadPoolExecutor | None = None
     group: str = API_GROUP
     version: str = API_VERSION

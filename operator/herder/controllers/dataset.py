@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from herder.api.dataset import DatasetSpec
+from herder.api.dataset import ColumnProfile, DatasetSpec
 from herder.api.parsing import InvalidSpecError, parse_spec
 from herder.controllers import children, lookups
 from herder.controllers.conditions import Cond, now_rfc3339
@@ -13,6 +13,17 @@ from herder.controllers.scaffold import Outcome, SpecError
 from herder.resources.common import Owner
 from herder.resources.jobs import JobParams, build_job
 from herder.resources.trainer_requests import validate_request
+
+
+def status_profile(raw: Any) -> list[dict[str, Any]] | None:
+    """The validator's compact profile, kept only if it matches the status schema (anything the API server
+    would prune would otherwise look like a change on every resync)."""
+    if not isinstance(raw, list):
+        return None
+    try:
+        return [ColumnProfile.model_validate(c).wire() for c in raw]
+    except ValueError:
+        return None
 
 
 class DatasetController:
@@ -34,7 +45,7 @@ class DatasetController:
         job_name = f"{name}-validate-{gen}"
         if status.get("validationJob") == job_name and lookups.condition(body, "Validated"):
             return Outcome([])  # this generation is decided; a new spec makes a new Job
-        if (problem := lookups.storage_missing(ctx, ns)) is not None:
+        if status.get("validationJob") != job_name and (problem := lookups.storage_missing(ctx, ns)) is not None:
             return Outcome([problem], requeue_after=ctx.config.missing_reference_retry_seconds)
         owner = Owner.from_body(self.kind, body)
         store = lookups.storage(ctx)
@@ -54,11 +65,13 @@ class DatasetController:
                                      f"validation Job {job_name} succeeded but left no result; retrying")],
                                requeue_after=ctx.config.missing_reference_retry_seconds)
             digest = str(summary["digest"])
+            profile = status_profile(summary.get("profile"))
             return Outcome(
                 [Cond("Validated", "True", "Valid", f"{summary.get('rows')} rows match the schema"),
                  Cond("Ready", "True", "Validated", f"digest {digest}")],
                 fields={"digest": digest if digest.startswith("sha256:") else f"sha256:{digest}",
-                        "rows": summary.get("rows"), "validatedAt": now_rfc3339(), "validationJob": job_name},
+                        "rows": summary.get("rows"), "validatedAt": now_rfc3339(), "validationJob": job_name,
+                        "profile": profile},
                 events=events)
         if "Failed" in done:
             pods = children.pods_of_job(ctx, job_name, ns)

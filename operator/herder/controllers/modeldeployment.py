@@ -93,7 +93,7 @@ class ModelDeploymentController:
             return Outcome([ok, Cond("Ready", "False", "VersionRejected",
                                      f"version {version} of Model {spec.model.name!r} was rejected: {why}")],
                            depends_on=deps, fields={"resolvedVersion": version})
-        if (problem := lookups.storage_missing(ctx, ns)) is not None:
+        if not (body.get("status") or {}).get("stable") and (problem := lookups.storage_missing(ctx, ns)) is not None:
             return Outcome([ok, problem], depends_on=deps, requeue_after=ctx.config.missing_reference_retry_seconds)
         owner = Owner.from_body(self.kind, body)
         art = mv["spec"]["artifact"]

@@ -16,6 +16,7 @@ import fnmatch
 import logging
 import threading
 import time
+import zlib
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -107,16 +108,27 @@ def build_registry(ctx: OperatorContext, controllers: Sequence[KindController]) 
                   id="owned-deployments")(on_child_event)
 
     async def resync_loop(stop: asyncio.Event) -> None:
+        """Every object is reconciled once per resync interval, at its own offset within the interval (a full
+        pass at once would queue hundreds of reconciles ahead of a user's fresh apply)."""
         loop = asyncio.get_running_loop()
         assert ctx.executor is not None
-        last_full = time.monotonic()
+        due: dict[ObjKey, float] = {}
+        period = ctx.config.resync_seconds
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=0.5)
+            now = time.monotonic()
             keys = set(requeue.pop_due())
-            if time.monotonic() - last_full >= ctx.config.resync_seconds:
-                last_full = time.monotonic()
-                keys |= {k for k, _ in ctx.store.items()}
+            live = {k for k, _ in ctx.store.items()}
+            for k in list(due):
+                if k not in live:
+                    del due[k]
+            for k in live:
+                if k not in due:  # spread new objects over the interval, deterministically by name
+                    due[k] = now + (zlib.crc32(str(k).encode()) % 1000) / 1000 * period
+                elif due[k] <= now:
+                    keys.add(k)
+                    due[k] = now + period
             if keys:
                 await asyncio.gather(*(loop.run_in_executor(ctx.executor, reconcile_key, k) for k in sorted(keys)))
 

@@ -138,7 +138,8 @@ class TrainingJobController:
         assert isinstance(model, ModelSpec)
         assert isinstance(dataset, DatasetSpec)
         assert features is None or isinstance(features, FeatureSetSpec)
-        if (problem := lookups.storage_missing(ctx, ns)) is not None:
+        # checked before the first Job only: afterwards the Job exists and says what it needs
+        if not (body.get("status") or {}).get("jobName") and (problem := lookups.storage_missing(ctx, ns)) is not None:
             return Outcome([ok, problem], depends_on=deps, requeue_after=ctx.config.missing_reference_retry_seconds)
         store = lookups.storage(ctx)
         owner = Owner.from_body(self.kind, body)

@@ -105,6 +105,9 @@ def validate_main(argv: Sequence[str]) -> int:
             _log(f"[validate] wrote {request.output_path}")
         if not result.valid:
             raise PermanentError(summarise(result.problems))
+        from herder.training.status_profile import status_profile
+
+        profile, complete = status_profile(result)
         return json.dumps(
             {
                 "valid": True,
@@ -112,6 +115,8 @@ def validate_main(argv: Sequence[str]) -> int:
                 "rows": result.rows,
                 "columns": result.columns,
                 "result": request.output_path,
+                "profile": profile,
+                "profileComplete": complete,
             },
             sort_keys=True,
         )
