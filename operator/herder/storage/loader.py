@@ -51,6 +51,24 @@ def untrusted_types(artifact: FetchedArtifact, trusted: Iterable[str]) -> list[s
     return sorted(t for t in found if t not in allowed)
 
 
+def _load_skops(artifact: FetchedArtifact, trusted: list[str]) -> Any:
+    """One pass over the file: skops builds the tree, audits it against its defaults plus *trusted* and only
+    then constructs objects. Only when that fails is the file read again, to name the untrusted types (or say
+    it is not a skops file) -- the same checks as before, so the messages are unchanged."""
+    try:
+        return sio.load(str(artifact.path), trusted=trusted or None)
+    except Exception as exc:
+        load_error = exc
+    refused = untrusted_types(artifact, trusted)
+    if refused:
+        raise UntrustedTypesError(
+            f"{artifact.uri} references types not trusted by configuration: {', '.join(refused)} "
+            "(add them with --trusted-type if you mean it)"
+        )
+    reason = f"{type(load_error).__name__}: {load_error}"
+    raise StorageError(f"cannot load skops artifact {artifact.uri}: {reason}") from load_error
+
+
 def load_artifact(
     artifact: FetchedArtifact,
     fmt: ArtifactFormat,
@@ -62,17 +80,7 @@ def load_artifact(
     check_loadable(fmt, artifact, allow_unsafe_pickle)
     trusted = list(trusted_types)
     if fmt is ArtifactFormat.SKOPS:
-        refused = untrusted_types(artifact, trusted)
-        if refused:
-            raise UntrustedTypesError(
-                f"{artifact.uri} references types not trusted by configuration: {', '.join(refused)} "
-                "(add them with --trusted-type if you mean it)"
-            )
-        try:
-            return sio.load(str(artifact.path), trusted=trusted or None)
-        except Exception as exc:
-            reason = f"{type(exc).__name__}: {exc}"
-            raise StorageError(f"cannot load skops artifact {artifact.uri}: {reason}") from exc
+        return _load_skops(artifact, trusted)
     try:
         if fmt is ArtifactFormat.JOBLIB:
             return joblib.load(artifact.path)

@@ -97,3 +97,19 @@ def test_joblib_allowed_and_pinned(tmp_path: Path, fitted: LogisticRegression) -
     digest = hashlib.sha256((tmp_path / "m.joblib").read_bytes()).hexdigest()
     artifact = fetch_verified(str(tmp_path / "m.joblib"), tmp_path / "cache", digest)
     assert isinstance(load_artifact(artifact, ArtifactFormat.JOBLIB, allow_unsafe_pickle=True), LogisticRegression)
+
+
+def test_skops_is_read_once_when_it_loads(
+    tmp_path: Path, fitted: LogisticRegression, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The success path is one skops.load (which audits before constructing); the file is only read a second
+    time, to name the refused types, when loading fails."""
+    sio.dump(fitted, tmp_path / "m.skops")
+    digest = hashlib.sha256((tmp_path / "m.skops").read_bytes()).hexdigest()
+    artifact = fetch_verified(str(tmp_path / "m.skops"), tmp_path / "cache", digest)
+
+    def not_expected(**_: object) -> list[str]:
+        raise AssertionError("get_untrusted_types called on the success path")
+
+    monkeypatch.setattr(sio, "get_untrusted_types", not_expected)
+    assert isinstance(load_artifact(artifact, ArtifactFormat.SKOPS), LogisticRegression)
