@@ -31,5 +31,25 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
         c.stop()
 
 
-# The operator fixtures live with the integration tests; e2e tests use them too.
-from tests.integration.conftest import crds, operator  # noqa: E402, F401
+# Session fixtures shared by integration and e2e tests (defined once: a second definition would start a second
+# operator racing the first).
+from tests.integration.conftest import RunningOperator, chart_service_account_kubeconfig  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def crds(cluster: LocalCluster) -> LocalCluster:
+    """The generated CRDs installed (server-side apply) and Established."""
+    cluster.kubectl("apply", "--server-side", "-f", str(ROOT / "crds"))
+    cluster.kubectl("wait", "--for=condition=Established", "-f", str(ROOT / "crds"), "--timeout=60s")
+    return cluster
+
+
+@pytest.fixture(scope="session")
+def operator(crds: LocalCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningOperator]:
+    kubeconfig, user = chart_service_account_kubeconfig(crds)
+    op = RunningOperator(crds, tmp_path_factory.mktemp("operator") / "operator.log", kubeconfig, user)
+    op.start()
+    try:
+        yield op
+    finally:
+        op.stop()

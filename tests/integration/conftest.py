@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
@@ -13,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 from localcluster.cluster import LocalCluster
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,20 +31,22 @@ def namespace(cluster: LocalCluster) -> Iterator[str]:
 
 
 class RunningOperator:
-    """``herder operator`` as a real subprocess against the local cluster, under its own client-certificate
-    identity (user ``herder-operator``), so the API server's audit log can count exactly its writes."""
-
-    USER = "herder-operator"
+    """``herder operator`` as a real subprocess against the local cluster, under the Helm chart's own
+    ServiceAccount (a real token), so every test that uses it also proves the chart's RBAC is sufficient, and the
+    API server's audit log can count exactly its writes."""
 
     # The shared test operator watches only these namespaces, so tests that write statuses themselves (the CRD
     # contract tests) never race it.
     NAMESPACES = ("op-*", "e2e-*")
 
-    def __init__(self, cluster: LocalCluster, log_path: Path, resync_seconds: float = 2.0) -> None:
+    def __init__(self, cluster: LocalCluster, log_path: Path, kubeconfig: Path, user: str,
+                 resync_seconds: float = 2.0) -> None:
         self.cluster = cluster
         self.log_path = log_path
         self.resync_seconds = resync_seconds
-        self.kubeconfig = cluster.user_kubeconfig(self.USER, ("system:masters",))
+        self.kubeconfig = kubeconfig
+        self.user = user
+        """The identity the API server sees (and the audit log records) for this operator."""
         self.proc: subprocess.Popen[bytes] | None = None
         self.metrics_port = 0
         self.liveness_port = 0
@@ -105,19 +109,40 @@ def op_namespace(cluster: LocalCluster) -> Iterator[str]:
     cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
 
 
-@pytest.fixture(scope="session")
-def crds(cluster: LocalCluster) -> LocalCluster:
-    """The generated CRDs installed (server-side apply) and Established."""
-    cluster.kubectl("apply", "--server-side", "-f", str(ROOT / "crds"))
-    cluster.kubectl("wait", "--for=condition=Established", "-f", str(ROOT / "crds"), "--timeout=60s")
-    return cluster
+CHART_RELEASE = "herder-tests"
+CHART_NAMESPACE = "herder-system-tests"
 
 
-@pytest.fixture(scope="session")
-def operator(crds: LocalCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningOperator]:
-    op = RunningOperator(crds, tmp_path_factory.mktemp("operator") / "operator.log")
-    op.start()
-    try:
-        yield op
-    finally:
-        op.stop()
+def helm(cluster: LocalCluster, *args: str) -> str:
+    home = cluster.run_dir / "helm"
+    env = {**os.environ, "HELM_CACHE_HOME": str(home / "cache"), "HELM_CONFIG_HOME": str(home / "config"),
+           "HELM_DATA_HOME": str(home / "data"), "KUBECONFIG": str(cluster.kubeconfig)}
+    result = subprocess.run([str(cluster.bin_dir / "helm"), *args], capture_output=True, text=True, check=False,
+                            env=env, timeout=180)
+    assert result.returncode == 0, f"helm {' '.join(args)}: {result.stdout}{result.stderr}"
+    return result.stdout
+
+
+def chart_service_account_kubeconfig(cluster: LocalCluster) -> tuple[Path, str]:
+    """``helm install`` the chart cluster-wide (its operator pod pinned to no node: the test runs the operator as
+    a process instead) and return a kubeconfig with a real token of the chart's ServiceAccount."""
+    helm(cluster, "install", CHART_RELEASE, str(ROOT / "charts" / "herder"), "--namespace", CHART_NAMESPACE,
+         "--create-namespace", "--set", f"fullnameOverride={CHART_RELEASE}",
+         "--set", "nodeSelector.herder\\.dev/test-only=no-such-node")
+    # The one grant beyond the chart: the test narrows the operator to its own namespaces with kopf's glob
+    # patterns (so it never races tests that write statuses by hand), and kopf discovers matching namespaces by
+    # listing them. Everything the operator does to Herder objects and their children uses the chart's RBAC.
+    sa = f"{CHART_NAMESPACE}:{CHART_RELEASE}"
+    cluster.kubectl("create", "clusterrole", "herder-tests-namespace-read", "--verb=get,list,watch",
+                    "--resource=namespaces")
+    cluster.kubectl("create", "clusterrolebinding", "herder-tests-namespace-read",
+                    "--clusterrole=herder-tests-namespace-read", f"--serviceaccount={sa}")
+    token = cluster.kubectl("create", "token", CHART_RELEASE, "-n", CHART_NAMESPACE, "--duration=2h").stdout.strip()
+    admin = yaml.safe_load(cluster.kubeconfig.read_text())
+    path = cluster.run_dir / "chart-sa.kubeconfig"
+    path.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "clusters": admin["clusters"],
+        "users": [{"name": "herder-sa", "user": {"token": token}}],
+        "contexts": [{"name": "herder-sa", "context": {"cluster": admin["clusters"][0]["name"], "user": "herder-sa"}}],
+        "current-context": "herder-sa"}))
+    return path, f"system:serviceaccount:{CHART_NAMESPACE}:{CHART_RELEASE}"
