@@ -60,6 +60,8 @@ def test_iris_from_dataset_to_prediction(workspace: Workspace) -> None:
     assert lineage["trainingJob"] == "iris-v1"
     assert lineage["dataset"] == {"name": "iris", "digest": dataset["status"]["digest"]}
     assert lineage["featureSet"]["name"] == "iris-features"
+    assert set(lineage["libraries"]) >= {"python", "scikit-learn", "numpy", "skops", "herder"}
+    assert lineage["estimator"]["params"]["max_iter"] == 500
     assert mv["spec"]["metrics"]["accuracy"] == tj["status"]["metrics"]["accuracy"]
     artifact = ws.store / mv["spec"]["artifact"]["uri"].removeprefix("file:///var/lib/herder/store/")
     assert "sha256:" + hashlib.sha256(artifact.read_bytes()).hexdigest() == mv["spec"]["artifact"]["digest"]

@@ -7,6 +7,7 @@ so a restarted operator finds the same Job and never creates a second Job or a s
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
@@ -258,8 +259,9 @@ class TrainingJobController:
     def _next_version(self, ctx: OperatorContext, ns: str, model: str) -> int:
         used = [int(b.get("spec", {}).get("version", 0)) for k, b in ctx.store.items("ModelVersion")
                 if k.namespace == ns and b.get("spec", {}).get("modelRef", {}).get("name") == model]
-        jobs = ctx.clients.batch.list_namespaced_job(ns, label_selector=f"herder.dev/model={model}")
-        used += [int((j.metadata.annotations or {}).get(VERSION_ANNOTATION, 0)) for j in jobs.items]
+        jobs = json.loads(ctx.clients.batch.list_namespaced_job(
+            ns, label_selector=f"herder.dev/model={model}", _preload_content=False).data)["items"]
+        used += [int((j["metadata"].get("annotations") or {}).get(VERSION_ANNOTATION, 0)) for j in jobs]
         return max(used, default=0) + 1
 
     def _ensure_version(self, spec: TrainingJobSpec, body: dict[str, Any], ctx: OperatorContext,
@@ -287,6 +289,12 @@ class TrainingJobController:
             "dataset": {"name": spec.dataset_ref.name, "digest": dataset_digest or summary.get("datasetDigest")},
             "estimator": spec.estimator.wire(), "image": ctx.config.herder_image,
         }
+        if isinstance(summary.get("libraries"), dict):
+            lineage["libraries"] = {str(k): str(v)[:64] for k, v in summary["libraries"].items()}
+        params = summary.get("params")
+        if isinstance(params, dict) and params:  # the effective parameters (after a search: the winner's)
+            lineage["estimator"] = {**lineage["estimator"], "params": {
+                str(k): v if isinstance(v, int) and not isinstance(v, bool) else str(v) for k, v in params.items()}}
         if features is not None and spec.feature_set_ref is not None:
             lineage["featureSet"] = {"name": spec.feature_set_ref.name,
                                      "generation": features["metadata"].get("generation", 1)}

@@ -2,9 +2,10 @@
 
 Why Jobs with these settings: ``backoffLimit`` retries crashes but the trainer exits 2 on bad data/spec and a
 ``podFailurePolicy`` turns exit 2 into an immediate failure (no pointless retries); ``activeDeadlineSeconds``
-enforces the user's deadline; ``ttlSecondsAfterFinished`` is NOT set — the owner (Dataset/TrainingJob) reads the
-result after completion and ownerReferences delete the Job with its owner; the termination message carries the
-short result back to the operator (``FallbackToLogsOnError`` for crashes that could not write it).
+enforces the user's deadline; ``ttlSecondsAfterFinished`` (a day) cleans finished Jobs long after the owner
+(Dataset/TrainingJob) has recorded the result, and ownerReferences delete the Job with its owner; the
+termination message carries the short result back to the operator (``FallbackToLogsOnError`` for crashes
+that could not write it).
 """
 
 from __future__ import annotations
@@ -70,6 +71,8 @@ def build_job(owner: Owner, p: JobParams) -> dict[str, Any]:
                   f"herder.dev/{owner.kind.lower()}": owner.name}
     spec: dict[str, Any] = {
         "backoffLimit": p.backoff_limit,
+        # a day after it ends the Job and its pods go; by then the owner has recorded the result on its status
+        "ttlSecondsAfterFinished": 86400,
         "podFailurePolicy": {"rules": [
             {"action": "FailJob", "onExitCodes": {"containerName": p.component, "operator": "In",
                                                    "values": [PERMANENT_EXIT_CODE]}},

@@ -286,6 +286,8 @@ def run_training(request: TrainRequest, mode: TrainMode = TrainMode(), log: Call
             "modelName": request.model_name,
             "version": request.version,
             "datasetDigest": validation.digest,
+            "libraries": library_versions(),
+            "params": {k: v if isinstance(v, str | int | bool) else str(v) for k, v in params.items() if v is not None},
             "trustedTypes": trusted,
         }
     )

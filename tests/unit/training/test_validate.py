@@ -58,7 +58,10 @@ def test_valid_iris_digest_rows_and_profile(validate: Runner, tmp_path: Path) ->
     outcome = validate(_request(str(IRIS), out))
     assert outcome.code == 0, outcome.message
     summary = outcome.summary()
-    assert summary == {"valid": True, "digest": sha256(IRIS), "rows": 150, "columns": 5, "result": str(out)}
+    profile = summary.pop("profile")
+    assert summary == {"valid": True, "digest": sha256(IRIS), "rows": 150, "columns": 5, "result": str(out),
+                       "profileComplete": True}
+    assert [c["name"] for c in profile] == ["sepal_length", "sepal_width", "petal_length", "petal_width", "species"]
     result = _result(out)
     assert result.digest == sha256(IRIS)
     assert result.rows == 150 and result.valid and result.problems == []
