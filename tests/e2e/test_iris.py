@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import signal
 import urllib.request
 from typing import Any
 
@@ -172,3 +174,25 @@ def test_operator_restart_during_training_makes_one_job_and_one_version(workspac
     uid = tj["metadata"]["uid"]
     mvs = json.loads(ws.kubectl("get", "modelversions", "-l", f"herder.dev/trainingjob-uid={uid}", "-o", "json"))
     assert [m["spec"]["version"] for m in mvs["items"]] == [1]
+
+
+def test_trainer_crash_is_failed_with_its_exit_code_and_last_words(workspace: Workspace) -> None:
+    """A trainer that dies (here: SIGKILL, as an OOM kill would) fails the run with TrainerCrashed, the exit
+    code and the trainer's last log lines; no ModelVersion appears."""
+    ws = workspace
+    ws.kubectl("apply", "-f", "-", input=yaml.safe_dump_all([*IRIS[:3], _training("crash", backoffLimit=0)]))
+
+    def trainer_pid() -> int | None:
+        pods = json.loads(ws.kubectl("get", "pods", "-l", "job-name=crash-train", "-o", "json"))["items"]
+        for p in pods:
+            for cs in p.get("status", {}).get("containerStatuses") or []:
+                if "running" in cs.get("state", {}) and cs.get("containerID"):
+                    return int(cs["containerID"].rsplit("/", 1)[1])
+        return None
+
+    pid = wait_until(trainer_pid, 120, interval=0.2, what="the trainer process")
+    os.kill(pid, signal.SIGKILL)
+    crashed = wait_cond(ws, "trainingjob", "crash", "Failed")
+    assert cond(crashed, "Failed")["reason"] == "TrainerCrashed"
+    assert crashed["status"]["failure"]["exitCode"] == 137
+    _no_version_from(ws, crashed)
