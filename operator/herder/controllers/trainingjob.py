@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 from typing import Any
 
 from kubernetes.client.rest import ApiException
@@ -86,6 +87,13 @@ def failed(reason: str, message: str, **fields: Any) -> Outcome:
 class TrainingJobController:
     kind = "TrainingJob"
     plural = "trainingjobs"
+
+    def __init__(self) -> None:
+        # Version numbers handed out by this process, per (namespace, model): the API is listed once per model
+        # after a start (to see Jobs reserved by a previous run), then numbers come from memory — a new run's Job
+        # is created with one API read less on the hot path.
+        self._reserved: dict[tuple[str, str], int] = {}
+        self._lock = threading.Lock()
 
     def parse(self, body: dict[str, Any]) -> TrainingJobSpec:
         try:
@@ -257,12 +265,16 @@ class TrainingJobController:
                        depends_on=deps, events=events, requeue_after=10.0)
 
     def _next_version(self, ctx: OperatorContext, ns: str, model: str) -> int:
-        used = [int(b.get("spec", {}).get("version", 0)) for k, b in ctx.store.items("ModelVersion")
-                if k.namespace == ns and b.get("spec", {}).get("modelRef", {}).get("name") == model]
-        jobs = json.loads(ctx.clients.batch.list_namespaced_job(
-            ns, label_selector=f"herder.dev/model={model}", _preload_content=False).data)["items"]
-        used += [int((j["metadata"].get("annotations") or {}).get(VERSION_ANNOTATION, 0)) for j in jobs]
-        return max(used, default=0) + 1
+        with self._lock:
+            used = [int(b.get("spec", {}).get("version", 0)) for k, b in ctx.store.items("ModelVersion")
+                    if k.namespace == ns and b.get("spec", {}).get("modelRef", {}).get("name") == model]
+            if (ns, model) not in self._reserved:
+                jobs = json.loads(ctx.clients.batch.list_namespaced_job(
+                    ns, label_selector=f"herder.dev/model={model}", _preload_content=False).data)["items"]
+                used += [int((j["metadata"].get("annotations") or {}).get(VERSION_ANNOTATION, 0)) for j in jobs]
+            version = max([*used, self._reserved.get((ns, model), 0)], default=0) + 1
+            self._reserved[(ns, model)] = version
+            return version
 
     def _ensure_version(self, spec: TrainingJobSpec, body: dict[str, Any], ctx: OperatorContext,
                         summary: dict[str, Any] | None, *, version: int | None = None,
