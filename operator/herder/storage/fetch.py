@@ -15,8 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import fsspec
-
 from herder.storage.digest import CHUNK, normalise_sha256, sha256_file
 from herder.storage.errors import (
     ArtifactTooLargeError,
@@ -44,6 +42,10 @@ def _open_remote(parsed: ParsedURI, storage_options: dict[str, Any]) -> Any:
     options = storage_options if parsed.scheme == "s3" else {}
     target = parsed.path if parsed.is_local else parsed.uri
     try:
+        if parsed.is_local:
+            return Path(target).expanduser().open("rb")  # as fsspec's local filesystem did (it expands ~)
+        import fsspec  # only for remote schemes: a local artifact does not pay its ~1 MiB and ~10 ms at start-up
+
         return fsspec.open(target, "rb", **options).open()
     except FileNotFoundError as exc:
         raise FetchError(f"not found: {parsed.uri}") from exc

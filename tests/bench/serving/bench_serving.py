@@ -10,6 +10,7 @@ MLServer and KServe are installed from PyPI into their own virtualenvs under ~/.
 
     .venv/bin/python tests/bench/serving/bench_serving.py            # full run (~4 minutes; make bench-serving)
     .venv/bin/python tests/bench/serving/bench_serving.py --quick    # short runs (~1.5 minutes)
+    .venv/bin/python tests/bench/serving/bench_serving.py --startup 7  # only ready time and RSS (~1 minute)
 """
 
 from __future__ import annotations
@@ -156,6 +157,16 @@ class Running:
     port: int
     ready_seconds: float
     workdir: Path
+    ready_cpu_seconds: float = float("nan")
+
+
+def cpu_seconds(pid: int) -> float:
+    """user + system CPU time of a process so far: start-up cost without the wait for a contended core."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float) -> float:
@@ -228,7 +239,8 @@ def start_server(spec: ServerSpec, models: dict[str, dict[str, str]], logdir: Pa
         stop_server(process)
         print((workdir / "server.log").read_text()[-3000:], file=sys.stderr)
         raise
-    return Running(process=process, port=port, ready_seconds=ready, workdir=workdir)
+    ready_cpu = cpu_seconds(process.pid)  # taskset execs the server: same pid
+    return Running(process=process, port=port, ready_seconds=ready, workdir=workdir, ready_cpu_seconds=ready_cpu)
 
 
 def stop_server(process: subprocess.Popen[bytes]) -> None:
@@ -381,6 +393,7 @@ def measure(scenario: Scenario, spec: ServerSpec, models: dict[str, dict[str, st
         "scenario": scenario.name,
         "server": spec.label,
         "ready_seconds": round(running.ready_seconds, 3),
+        "ready_cpu_seconds": round(running.ready_cpu_seconds, 3),
         "rss_mib_loaded": round(rss_loaded, 1),
         "rss_mib_after_load": round(rss_after, 1),
         **asdict(load),
@@ -388,7 +401,7 @@ def measure(scenario: Scenario, spec: ServerSpec, models: dict[str, dict[str, st
     print(
         f"  {scenario.name:<12} {spec.label:<32} {load.rps:>9.0f} req/s  p50 {load.p50_ms:>7.2f} ms  "
         f"p99 {load.p99_ms:>7.2f} ms  non-2xx {load.non_2xx}  errors {load.socket_errors}  "
-        f"rss {rss_after:.0f} MiB  ready {running.ready_seconds:.2f} s",
+        f"rss {rss_after:.0f} MiB  ready {running.ready_seconds:.2f} s (cpu {running.ready_cpu_seconds:.2f} s)",
         flush=True,
     )
     return row
@@ -452,6 +465,44 @@ def inprocess_metrics_cost(models: dict[str, dict[str, str]], requests: int = 20
     return {"metrics_on_us": round(on, 2), "metrics_off_us": round(off, 2), "cost_fraction": round(on / off - 1, 4)}
 
 
+def startup(models: dict[str, dict[str, str]], runs: int, scratch: Path) -> list[dict[str, Any]]:
+    """Start-up and memory only: start herder with each model *runs* times (alternating), wait for readiness,
+    send 200 V2 requests and one /metrics scrape, read RSS. No load generator, no other servers, so it takes
+    seconds and can be repeated when the machine is quiet; medians and minima are reported."""
+    body = json.dumps(V2_BODY).encode()
+    samples: dict[str, list[dict[str, float]]] = {"lr": [], "rf": []}
+    for _ in range(runs):
+        for name in ("lr", "rf"):
+            running = start_server(ServerSpec(f"herder {name}", "herder", name), models, scratch)
+            try:
+                url = f"http://{HOST}:{running.port}/v2/models/{name}/infer"
+                for _ in range(200):
+                    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+                    with urllib.request.urlopen(request, timeout=30) as response:  # loopback only
+                        response.read()
+                with urllib.request.urlopen(f"http://{HOST}:{running.port}/metrics", timeout=30) as response:
+                    response.read()
+                rss = tree_rss_mib(running.process.pid)
+            finally:
+                stop_server(running.process)
+            samples[name].append({"ready_s": running.ready_seconds, "ready_cpu_s": running.ready_cpu_seconds,
+                                  "rss_mib": rss})  # fmt: skip
+    rows = []
+    for name, values in samples.items():
+        row: dict[str, Any] = {"model": name, "runs": runs}
+        for key in ("ready_s", "ready_cpu_s", "rss_mib"):
+            series = [v[key] for v in values]
+            row[f"{key}_median"] = round(statistics.median(series), 3)
+            row[f"{key}_min"] = round(min(series), 3)
+            row[f"{key}_max"] = round(max(series), 3)
+        print(f"  herder {name}: ready {row['ready_s_median']:.2f} s median ({row['ready_s_min']:.2f}-"
+              f"{row['ready_s_max']:.2f}), cpu to ready {row['ready_cpu_s_median']:.2f} s, RSS "
+              f"{row['rss_mib_median']:.1f} MiB ({row['rss_mib_min']:.1f}-{row['rss_mib_max']:.1f})",
+              flush=True)  # fmt: skip
+        rows.append(row)
+    return rows
+
+
 def evaluate(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The issue's targets, each with the measured value and whether it was met."""
     out: list[dict[str, Any]] = []
@@ -490,6 +541,9 @@ def evaluate(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         add("herder RSS with one model (MiB, max)", rss, "<= 150", rss <= 150)
         ready = max(r["ready_seconds"] for r in herder_rows)
         add("herder ready after start (s, max)", ready, "<= 2.0", ready <= 2.0)
+        # the same start-up without the waits for a contended core (other processes share this machine)
+        cpu = max(r.get("ready_cpu_seconds", float("nan")) for r in herder_rows)
+        add("herder CPU time to ready (s, max)", cpu, "<= 2.0", cpu <= 2.0 if cpu == cpu else None)
     return out
 
 
@@ -514,7 +568,24 @@ def main() -> int:
     parser.add_argument("--skip-mlserver", action="store_true")
     parser.add_argument("--skip-kserve", action="store_true")
     parser.add_argument("--out", default=str(REPO / "bench-results" / "serving.json"))
+    parser.add_argument(
+        "--startup",
+        type=int,
+        default=0,
+        metavar="N",
+        help="only start-up and memory: start herder N times per model (no wrk, no other servers)",
+    )
     args = parser.parse_args()
+    if args.startup:
+        models = ensure_models()
+        with tempfile.TemporaryDirectory(prefix="herder-bench-") as tmp:
+            rows = startup(models, args.startup, Path(tmp))
+        out = Path(args.out).with_name("serving-startup.json")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({"benchmark": "serving-startup", "when": time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                   time.gmtime()), "server_cpu": SERVER_CPU, "rows": rows}, indent=2))  # fmt: skip
+        print(f"wrote {out}")
+        return 0
     args.duration = args.duration or (3.0 if args.quick else 10.0)
     args.warmup = args.warmup or (1.0 if args.quick else 2.0)
     if shutil.which("wrk") is None:
@@ -545,7 +616,7 @@ def main() -> int:
     if args.rounds > 1:
         for row in rows:
             same = [r for run in runs for r in run if r["scenario"] == row["scenario"] and r["server"] == row["server"]]
-            for key in ("rps", "p50_ms", "p99_ms", "rss_mib_after_load", "ready_seconds"):
+            for key in ("rps", "p50_ms", "p99_ms", "rss_mib_after_load", "ready_seconds", "ready_cpu_seconds"):
                 values = [r[key] for r in same if r[key] == r[key]]  # NaN (unparsed) left out
                 row[key] = statistics.median(values) if values else float("nan")
             row["non_2xx"] = sum(r["non_2xx"] for r in same)
