@@ -8,16 +8,25 @@ work. A version that is missing or Rejected is a clear condition; the Deployment
 
 from __future__ import annotations
 
+import copy
+import datetime as dt
+import logging
+import time
+from dataclasses import replace
 from typing import Any
 
-from herder.api.common import digest_hex, duration_ms
+from herder.api.annotations import PROMOTE
+from herder.api.common import digest_hex, duration_ms, duration_seconds
 from herder.api.deployment import ModelDeploymentSpec
 from herder.api.parsing import InvalidSpecError, parse_spec
 from herder.controllers import children, lookups
-from herder.controllers.conditions import Cond
+from herder.controllers.conditions import Cond, now_rfc3339
 from herder.controllers.context import ObjKey, OperatorContext
 from herder.controllers.modelversion import versions_of
 from herder.controllers.scaffold import Outcome, SpecError
+from herder.monitoring.builtin import Target, scrape
+from herder.policy.analysis import Measurement, evaluate, inconclusive, interval_delta, measure
+from herder.policy.rollout import Analysis, RolloutState, Step, decide
 from herder.resources.common import Owner
 from herder.resources.serving import (
     ModelRef,
@@ -30,6 +39,82 @@ from herder.resources.serving import (
 )
 
 TRACK = "stable"
+CANARY = "canary"
+HEALTHY = Cond("Degraded", "False", "Healthy", "no failed analysis")
+
+INJECT_ERROR_RATE = "herder.dev/inject-error-rate"
+"""TESTS AND DEMOS ONLY, on a ModelVersion: pods serving this version answer this fraction of inference requests
+with 500 (HERDER_INJECT_ERROR_RATE of ``herder serve``) -- a deliberately bad version for rollback tests."""
+INJECT_LATENCY_MS = "herder.dev/inject-latency-ms"
+"""TESTS AND DEMOS ONLY, on a ModelVersion: extra latency (HERDER_INJECT_LATENCY_MS) on every inference request."""
+_INJECTIONS = ((INJECT_ERROR_RATE, "HERDER_INJECT_ERROR_RATE", 1.0), (INJECT_LATENCY_MS, "HERDER_INJECT_LATENCY_MS",
+                                                                       60_000.0))
+
+log = logging.getLogger("herder.operator")
+
+
+def injected_env(mv: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    """The fault-injection environment a ModelVersion's test-only annotations ask for (invalid values ignored)."""
+    annotations = mv.get("metadata", {}).get("annotations") or {}
+    out = []
+    for annotation, env, high in _INJECTIONS:
+        raw = annotations.get(annotation)
+        if raw is None:
+            continue
+        try:
+            value = float(raw)
+        except ValueError:
+            continue
+        if 0 <= value <= high:
+            out.append((env, raw))
+    return tuple(out)
+
+
+def model_ref(model: str, mv: dict[str, Any]) -> ModelRef:
+    art = mv["spec"]["artifact"]
+    return ModelRef(model=model, version=int(mv["spec"]["version"]), artifact_uri=art["uri"],
+                    sha256=digest_hex(art["digest"]), metadata_uri=art.get("metadataUri"),
+                    format=art.get("format", "skops"))
+
+
+def canary_steps(spec: ModelDeploymentSpec) -> list[Step] | None:
+    """The canary steps, or None when version changes roll in place (no strategy, or BlueGreen: not built yet)."""
+    st = spec.strategy
+    if st is None or st.type != "Canary" or st.canary is None:
+        return None
+    # a step without a pause holds for the analysis interval times the largest failureLimit (the API's default)
+    default = (duration_seconds(spec.analysis.interval) * max(m.failure_limit for m in spec.analysis.metrics)
+               if spec.analysis else None)
+    return [Step(s.weight, duration_seconds(s.pause) if s.pause else default) for s in st.canary.steps]
+
+
+def endpoint_url(meta: dict[str, Any], spec: ModelDeploymentSpec) -> str:
+    return f"http://{meta['name']}.{meta['namespace']}.svc.cluster.local/v2/models/{spec.model.name}"
+
+
+def summarize(metrics: list[dict[str, Any]]) -> str:
+    """One line per analysis: name=value (verdict, samples) of each check as written on status."""
+    return "; ".join(f"{m['name']}={m.get('value', 'no data')} ({m.get('verdict')}, {m.get('samples', 0)} samples)"
+                     for m in metrics) or "no measurement yet"
+
+
+def scrape_key(owner: Owner) -> tuple[str, str, str]:
+    return (owner.namespace, owner.name, "analysis")
+
+
+def format_time(epoch: float | None) -> str | None:
+    if epoch is None:
+        return None
+    return dt.datetime.fromtimestamp(int(epoch), dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time(text: str | None) -> float | None:
+    if not text:
+        return None
+    try:
+        return dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC).timestamp()
+    except ValueError:
+        return None
 
 
 def trusted_types() -> tuple[str, ...]:
@@ -63,6 +148,17 @@ class ModelDeploymentController:
     def reconcile(self, spec: ModelDeploymentSpec, body: dict[str, Any], ctx: OperatorContext) -> Outcome:
         meta = body["metadata"]
         ns = meta["namespace"]
+        latest = ctx.store.get(ObjKey(self.kind, ns, meta["name"]))
+        if latest is not None and latest is not body:
+            # This reconcile read its body before queueing on the object's lock behind another one, which has
+            # since written status (or the watch delivered a newer body). Acting on -- or writing status against --
+            # the older status would repeat a rollout transition (start a step again, re-create an aborted canary)
+            # or put old conditions back. So continue with the latest body, updated in place because the scaffold
+            # compares and patches against the dict it handed us (no one else holds it: the store has moved on).
+            body.clear()
+            body.update(copy.deepcopy(latest))
+            meta = body["metadata"]
+            spec = self.parse(body)
         model_key = ObjKey("Model", ns, spec.model.name)
         model_body = ctx.store.get(model_key)
         versions = versions_of(ctx, ns, spec.model.name)
@@ -96,12 +192,8 @@ class ModelDeploymentController:
         if not (body.get("status") or {}).get("stable") and (problem := lookups.storage_missing(ctx, ns)) is not None:
             return Outcome([ok, problem], depends_on=deps, requeue_after=ctx.config.missing_reference_retry_seconds)
         owner = Owner.from_body(self.kind, body)
-        art = mv["spec"]["artifact"]
-        ref = ModelRef(model=spec.model.name, version=version, artifact_uri=art["uri"],
-                       sha256=digest_hex(art["digest"]), metadata_uri=art.get("metadataUri"),
-                       format=art.get("format", "skops"))
         res = spec.resources
-        params = ServingParams(
+        base_params = ServingParams(
             image=ctx.config.herder_image, storage=lookups.storage(ctx),
             requests={k: str(v) for k, v in ((res.requests if res else None) or {}).items()},
             limits={k: str(v) for k, v in ((res.limits if res else None) or {}).items()},
@@ -111,6 +203,14 @@ class ModelDeploymentController:
         )
         replicas = spec.autoscaling.min_replicas if spec.autoscaling else (
             spec.replicas if spec.replicas is not None else 1)
+        status = body.get("status") or {}
+        stable_version = status.get("stableVersion")
+        steps = canary_steps(spec)
+        if steps is not None and stable_version is not None and stable_version in versions:
+            return self.rollout(spec, body, ctx, owner=owner, versions=versions, target=version, steps=steps,
+                                total=replicas, base_params=base_params, ok=ok, deps=deps)
+        ref = model_ref(spec.model.name, mv)
+        params = replace(base_params, env=injected_env(mv))
         events: list[tuple[str, str, str]] = []
         desired = build_serving_deployment(owner, TRACK, ref, replicas, params)
         if spec.autoscaling:
@@ -119,6 +219,32 @@ class ModelDeploymentController:
         if action != "unchanged":
             events.append(("Normal", "DeploymentUpdated" if action == "updated" else "DeploymentCreated",
                            f"{action} Deployment {deployment_name(owner, TRACK)} serving version {version}"))
+        self.ensure_shared(ctx, spec, owner, replicas)
+        leftovers = self.remove_canary(ctx, owner, status)
+        want = int((dep.get("spec") or {}).get("replicas") or replicas)
+        rolled, ready = deployment_ready(dep, want)
+        status_fields: dict[str, Any] = {
+            "url": endpoint_url(meta, spec), "resolvedVersion": version,
+            "stable": {"version": version, "replicas": want, "readyReplicas": ready}, **leftovers,
+        }
+        if rolled:
+            status_fields.update(stableVersion=version, lastKnownGoodVersion=version)
+            conds = [ok, Cond("Progressing", "False", "Stable", f"serving version {version}"),
+                     Cond("Ready", "True", "Serving", f"{ready}/{want} replicas serve version {version}")]
+        else:
+            prev = status.get("stableVersion")
+            conds = [ok, Cond("Progressing", "True", "RollingOut", f"{ready}/{want} replicas ready for version "
+                                                                    f"{version}"),
+                     Cond("Ready", "True" if prev and ready else "False",
+                          "Serving" if prev and ready else "Progressing",
+                          f"rolling out version {version}: {ready}/{want} ready")]
+        if steps is not None:
+            conds.append(HEALTHY)
+        return Outcome(conds, fields=status_fields, depends_on=deps, events=events,
+                       requeue_after=None if rolled else 5.0)
+
+    def ensure_shared(self, ctx: OperatorContext, spec: ModelDeploymentSpec, owner: Owner, replicas: int) -> None:
+        """The Service (selecting both tracks), the PodDisruptionBudget and the HPA."""
         children.ensure(ctx, self.kind, build_service(owner))
         if replicas > 1 or spec.autoscaling:
             children.ensure(ctx, self.kind, build_pdb(owner))
@@ -126,23 +252,173 @@ class ModelDeploymentController:
             a = spec.autoscaling
             children.ensure(ctx, self.kind, build_hpa(owner, TRACK, a.min_replicas, a.max_replicas,
                                                       a.target_cpu_utilization))
-        want = int((dep.get("spec") or {}).get("replicas") or replicas)
-        rolled, ready = deployment_ready(dep, want)
-        url = f"http://{meta['name']}.{ns}.svc.cluster.local/v2/models/{spec.model.name}"
-        status_fields: dict[str, Any] = {
-            "url": url, "resolvedVersion": version,
-            "stable": {"version": version, "replicas": want, "readyReplicas": ready},
-        }
-        if rolled:
-            status_fields.update(stableVersion=version, lastKnownGoodVersion=version)
-            conds = [ok, Cond("Progressing", "False", "Stable", f"serving version {version}"),
-                     Cond("Ready", "True", "Serving", f"{ready}/{want} replicas serve version {version}")]
+
+    def remove_canary(self, ctx: OperatorContext, owner: Owner, status: dict[str, Any]) -> dict[str, Any]:
+        """Delete the canary Deployment if status says one runs (so a quiet object makes no API call for it);
+        returns the status fields that clear the canary."""
+        if status.get("canary") is None and status.get("canaryVersion") is None:
+            return {}
+        children.delete(ctx, self.kind, "Deployment", deployment_name(owner, CANARY), owner.namespace)
+        ctx.scrapes.forget(scrape_key(owner))
+        return {"canary": None, "canaryVersion": None, "canaryWeight": None, "currentStep": None,
+                "stepStartedAt": None}
+
+    def rollout(self, spec: ModelDeploymentSpec, body: dict[str, Any], ctx: OperatorContext, *, owner: Owner,
+                versions: dict[int, dict[str, Any]], target: int, steps: list[Step], total: int,
+                base_params: ServingParams, ok: Cond, deps: set[ObjKey]) -> Outcome:
+        """A canary rollout of ``target`` beside the stable version (see herder.policy.rollout)."""
+        meta = body["metadata"]
+        status = body.get("status") or {}
+        generation = meta.get("generation")
+        state = RolloutState(
+            stable_version=status.get("stableVersion"), canary_version=status.get("canaryVersion"),
+            canary_weight=status.get("canaryWeight"), current_step=status.get("currentStep"),
+            step_started_at=parse_time(status.get("stepStartedAt")), aborted_version=status.get("abortedVersion"))
+        degraded = lookups.condition(body, "Degraded") or {}
+        # Aborted stays aborted until the spec changes: the Degraded condition is not re-written while aborted, so
+        # its observedGeneration is the generation the abort happened at.
+        retry = (state.aborted_version == target and degraded.get("status") == "True"
+                 and degraded.get("observedGeneration") != generation)
+        annotations = meta.get("annotations") or {}
+        promote = annotations.get(PROMOTE) == str(target)
+        now = time.time()
+        fields: dict[str, Any] = {}
+        analysis: Analysis | None = None
+        analysis_message = ""
+        in_step = (state.canary_version == target and state.current_step is not None
+                   and state.current_step < len(steps) and not (state.aborted_version == target and not retry))
+        if spec.analysis is not None:
+            analysis, analysis_message, metrics = self.analyse(ctx, spec, owner=owner, status=status, target=target,
+                                                               state=state, now=now, in_step=in_step)
+            if metrics is not None:
+                fields["analysisMetrics"] = metrics
+        stable_name = deployment_name(owner, TRACK)
+        live_stable = children.read(ctx, "Deployment", stable_name, owner.namespace)
+        stable_rolled_to = None
+        if live_stable is not None:
+            want = int((live_stable.get("spec") or {}).get("replicas") or 0)
+            if deployment_ready(live_stable, want)[0]:
+                stable_rolled_to = int(live_stable["metadata"].get("labels", {}).get("herder.dev/model-version", 0))
+        interval = duration_seconds(spec.analysis.interval) if spec.analysis else 30.0
+        plan = decide(target=target, steps=steps, total=total, state=state, now=now, analysis=analysis,
+                      analysis_message=analysis_message, interval=interval, stable_rolled_to=stable_rolled_to,
+                      retry=retry, promote=promote)
+
+        def params_for(v: int) -> ServingParams:
+            return replace(base_params, env=injected_env(versions[v]))
+
+        events = list(plan.events)
+        desired = build_serving_deployment(owner, TRACK, model_ref(spec.model.name, versions[plan.stable_serves]),
+                                           plan.stable_replicas, params_for(plan.stable_serves))
+        if spec.autoscaling:
+            del desired["spec"]["replicas"]
+        dep, action = children.ensure(ctx, self.kind, desired)
+        if action != "unchanged":
+            events.append(("Normal", "DeploymentUpdated" if action == "updated" else "DeploymentCreated",
+                           f"{action} Deployment {stable_name}: version {plan.stable_serves}, "
+                           f"{plan.stable_replicas} replica(s)"))
+        self.ensure_shared(ctx, spec, owner, total)
+        s_want = int((dep.get("spec") or {}).get("replicas") or plan.stable_replicas)
+        s_ready = int((dep.get("status") or {}).get("readyReplicas") or 0)
+        fields.update({
+            "url": endpoint_url(meta, spec), "resolvedVersion": target,
+            "stableVersion": plan.state.stable_version, "canaryVersion": plan.state.canary_version,
+            "canaryWeight": plan.state.canary_weight, "currentStep": plan.state.current_step,
+            "stepStartedAt": format_time(plan.state.step_started_at),
+            "abortedVersion": plan.state.aborted_version,
+            "stable": {"version": plan.stable_serves, "replicas": s_want, "readyReplicas": s_ready},
+        })
+        c_ready = 0
+        if plan.canary_serves is not None:
+            cdesired = build_serving_deployment(owner, CANARY, model_ref(spec.model.name, versions[plan.canary_serves]),
+                                                plan.canary_replicas, params_for(plan.canary_serves))
+            cdep, caction = children.ensure(ctx, self.kind, cdesired)
+            if caction != "unchanged":
+                events.append(("Normal", "CanaryUpdated" if caction == "updated" else "CanaryCreated",
+                               f"{caction} Deployment {deployment_name(owner, CANARY)}: version "
+                               f"{plan.canary_serves}, {plan.canary_replicas} replica(s)"))
+            c_ready = int((cdep.get("status") or {}).get("readyReplicas") or 0)
+            fields["canary"] = {"version": plan.canary_serves, "replicas": plan.canary_replicas,
+                                "readyReplicas": c_ready}
+        elif status.get("canary") is not None or status.get("canaryVersion") is not None:
+            if children.delete(ctx, self.kind, "Deployment", deployment_name(owner, CANARY), owner.namespace):
+                events.append(("Normal", "CanaryDeleted", f"deleted Deployment {deployment_name(owner, CANARY)}"))
+            ctx.scrapes.forget(scrape_key(owner))
+            fields["canary"] = None
+        if plan.phase == "Promoted":
+            fields["lastKnownGoodVersion"] = target
+        if plan.rollback is not None:
+            rb = plan.rollback
+            fields["lastRollback"] = {"from": rb.from_version, "to": rb.to_version, "reason": rb.reason,
+                                      "message": rb.message[:4000], "at": now_rfc3339()}
+        ready_n = s_ready + c_ready
+        ready = Cond("Ready", "True" if ready_n else "False", "Serving" if ready_n else "Progressing",
+                     f"{s_ready} stable (version {plan.stable_serves}) + {c_ready} canary replica(s) ready"
+                     if plan.canary_serves is not None else
+                     f"{s_ready}/{s_want} replicas serve version {plan.stable_serves}")
+        conds = [ok, ready]
+        if plan.phase in ("Progressing", "Promoting"):
+            conds += [Cond("Progressing", "True", "CanaryRollout", plan.message), HEALTHY]
+        elif plan.phase == "Aborted":
+            conds.append(Cond("Progressing", "False", "Aborted", plan.message))
+            if plan.rollback is not None:  # written once, at the abort (see ``retry`` above)
+                conds.append(Cond("Degraded", "True", "AnalysisFailed", plan.message))
         else:
-            prev = (body.get("status") or {}).get("stableVersion")
-            conds = [ok, Cond("Progressing", "True", "RollingOut", f"{ready}/{want} replicas ready for version "
-                                                                    f"{version}"),
-                     Cond("Ready", "True" if prev and ready else "False",
-                          "Serving" if prev and ready else "Progressing",
-                          f"rolling out version {version}: {ready}/{want} ready")]
-        return Outcome(conds, fields=status_fields, depends_on=deps, events=events,
-                       requeue_after=None if rolled else 5.0)
+            rolled = stable_rolled_to == plan.stable_serves and action == "unchanged"
+            conds += [Cond("Progressing", "False" if rolled else "True", "Stable" if rolled else "RollingOut",
+                           plan.message), HEALTHY]
+        requeue = plan.requeue_after
+        if requeue is None and plan.phase not in ("Aborted",) and stable_rolled_to != plan.stable_serves:
+            requeue = 5.0
+        return Outcome(conds, fields=fields, depends_on=deps, events=events, requeue_after=requeue)
+
+    def analyse(self, ctx: OperatorContext, spec: ModelDeploymentSpec, *, owner: Owner, status: dict[str, Any],
+                target: int, state: RolloutState, now: float, in_step: bool
+                ) -> tuple[Analysis | None, str, list[dict[str, Any]] | None]:
+        """(verdict for the current step, message, new analysisMetrics for status or None when not measured).
+
+        A measurement is taken at most once per interval (two scrapes of the canary pods); between measurements
+        the latest one on status speaks for the step — it counts only if taken after the step started."""
+        assert spec.analysis is not None
+        checks = spec.analysis.metrics
+        interval = duration_seconds(spec.analysis.interval)
+        if not in_step:
+            return "Wait", "", None
+        key = scrape_key(owner)
+        previous = ctx.scrapes.get(key, target)
+        mono = time.monotonic()
+        stored = [m for m in status.get("analysisMetrics") or [] if m.get("version") == target]
+        if previous is not None and mono - previous.at < interval * 0.95:
+            started = state.step_started_at or now
+            fresh = [m for m in stored if (parse_time(m.get("measuredAt")) or 0) > started]
+            names = {c.name for c in checks}
+            if {m["name"] for m in fresh} >= names and all(m.get("verdict") == "Pass" for m in fresh
+                                                          if m["name"] in names):
+                return "Pass", "", None
+            return "Wait", summarize(stored), None
+        pods = ctx.clients.core.list_namespaced_pod(
+            owner.namespace, label_selector=f"herder.dev/serving={owner.name},herder.dev/track={CANARY},"
+                                            f"herder.dev/model-version={target}")
+        targets = [Target(f"{p.metadata.name}/{p.metadata.uid}", p.status.pod_ip) for p in pods.items
+                   if p.status and p.status.pod_ip and p.status.phase == "Running"]
+        current = scrape(targets, target)
+        ctx.scrapes.put(key, target, current)
+        failures = {m["name"]: int(m.get("consecutiveFailures") or 0) for m in stored}
+        if previous is None:
+            result = inconclusive(checks, failures, "first measurement of this rollout in this operator process: "
+                                                    "baseline scrape taken")
+        else:
+            delta = interval_delta(previous, current)
+            seconds = current.at - previous.at
+            measurements = {c.name: measure(c.metric or "", delta, seconds) if c.provider == "Builtin" else
+                            Measurement(None, 0, "the Prometheus provider is not implemented yet")
+                            for c in checks}
+            result = evaluate(checks, measurements, failures)
+        wire = [r.wire(now_rfc3339(), target) for r in result.checks]
+        message = result.message
+        if current.unreachable:
+            message += "; unreachable pods: " + ", ".join(current.unreachable)
+        log.info("%s/%s: analysis of version %s: %s", owner.namespace, owner.name, target, message)
+        # the same summary whether or not this reconcile measured: a condition message that alternated between
+        # two texts would be a status write on every reconcile
+        return result.decision, message if result.decision == "Abort" else summarize(wire), wire

@@ -51,6 +51,8 @@ class ServingParams:
     tolerations: tuple[dict[str, Any], ...] = ()
     termination_grace_seconds: int = 30
     pre_stop_sleep_seconds: int = 3
+    env: tuple[tuple[str, str], ...] = ()
+    """Extra environment of the server container (e.g. the tests-only fault injection of a ModelVersion)."""
     trusted_types: tuple[str, ...] = ()
     """skops types the server may load beyond skops' defaults: from the operator's configuration (the vetted list
     for the allowlisted estimators), never from the artifact."""
@@ -92,7 +94,7 @@ def build_serving_deployment(owner: Owner, track: str, ref: ModelRef, replicas: 
         "command": ["herder"],
         "args": args,
         "env": [pod_ip_env()] + ([{"name": "HERDER_TRUSTED_TYPES", "value": ",".join(p.trusted_types)}]
-                                 if p.trusted_types else []),
+                                 if p.trusted_types else []) + [{"name": k, "value": v} for k, v in p.env],
         "ports": [{"name": "http", "containerPort": SERVING_PORT, "protocol": "TCP"}],
         "readinessProbe": {"httpGet": {"path": "/v2/health/ready", "port": "http"}, "periodSeconds": 2,
                            "failureThreshold": 2, "timeoutSeconds": 2},

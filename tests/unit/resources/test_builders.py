@@ -77,3 +77,9 @@ def test_job() -> None:
     assert_restricted(pod)
     assert pod["restartPolicy"] == "Never"
     assert pod["containers"][0]["env"][0] == {"name": "HERDER_REQUEST_JSON", "value": '{"a":1}'}
+
+
+def test_serving_deployment_extra_env() -> None:
+    p = ServingParams(image="img:1", storage=Storage("store"), env=(("HERDER_INJECT_ERROR_RATE", "1.0"),))
+    env = build_serving_deployment(OWNER, "canary", REF, 1, p)["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert {"name": "HERDER_INJECT_ERROR_RATE", "value": "1.0"} in env
