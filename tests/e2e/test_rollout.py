@@ -198,6 +198,14 @@ def test_bad_canary_is_aborted_and_good_one_promoted(workspace: Workspace) -> No
         seen_canary = wait_until(lambda: get(ws, "modeldeployment", "iris")["status"].get("canaryWeight") == 50,
                                  30, interval=0.25, what="version 3 at weight 50")
         assert seen_canary
+        # the operator restarts mid-step: the rollout resumes from status (same step, no second canary; the first
+        # interval after the restart only takes a baseline scrape)
+        started = get(ws, "modeldeployment", "iris")["status"]["stepStartedAt"]
+        ws.operator.restart()
+        assert sorted(ws.kubectl("get", "deployments", "-o", "name").split()) == [
+            "deployment.apps/iris-canary", "deployment.apps/iris-stable"]
+        now = get(ws, "modeldeployment", "iris")["status"]
+        assert now.get("stepStartedAt") == started or now.get("currentStep") == 1 or now["stableVersion"] == 3
         done = wait_until(lambda: (b := get(ws, "modeldeployment", "iris"))["status"].get("stableVersion") == 3
                           and cond(b, "Progressing").get("status") == "False" and b, 90, interval=0.5,
                           what="version 3 promoted")
@@ -206,6 +214,9 @@ def test_bad_canary_is_aborted_and_good_one_promoted(workspace: Workspace) -> No
         load.finish()
     st = done["status"]
     assert st["lastKnownGoodVersion"] == 3
+    started_events = json.loads(ws.kubectl("get", "events", "--field-selector",
+                                           "involvedObject.kind=ModelDeployment,reason=RolloutStarted", "-o", "json"))
+    assert len(started_events["items"]) == 2, [e["message"] for e in started_events["items"]]  # v2 and v3, once each
     assert "canaryVersion" not in st and "abortedVersion" not in st
     assert cond(done, "Degraded")["status"] == "False"
     passed = next(m for m in st["analysisMetrics"] if m["name"] == "error-rate")
