@@ -234,6 +234,16 @@ def test_bad_canary_is_aborted_and_good_one_promoted(workspace: Workspace) -> No
     print(f"version-3 requests: {len(answered)} answered 200, {len(load.errors)} without an answer "
           f"{load.errors}")
 
+    # a promoted canary-mode ModelDeployment is quiet: resyncs make no writes
+    def mdep_writes() -> float:
+        return sum(float(line.rsplit(" ", 1)[1]) for line in ws.operator.metrics().splitlines()
+                   if line.startswith("herder_operator_api_writes_total{") and "ModelDeployment" in line)
+
+    time.sleep(2 * ws.operator.resync_seconds)
+    before = mdep_writes()
+    time.sleep(3 * ws.operator.resync_seconds + 1)
+    assert mdep_writes() == before
+
     # leave nothing running: a ModelDeployment reconciled while its namespace is torn down writes status (pods
     # vanish), which a later zero-writes test in the same session would count
     ws.kubectl("delete", "modeldeployment", "iris", "--wait=true")
