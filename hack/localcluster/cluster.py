@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -28,11 +29,31 @@ from . import binaries, kwokconfig
 from .pki import CertPair, LocalPKI
 
 # Loopback address plan (DESIGN.md section 5): control plane on 127.0.0.1, kwok nodes and pods in 127.64/10-ish
-# ranges, the node agent's pods in 127.65.0.0/16. Services get ClusterIPs from a range nothing ever connects to.
+# ranges, the node agent's pods in a /16 of 127.0.0.0/8 picked per cluster (127.65-127.254), so two clusters on one
+# host (a test run beside `make up`) never hand out the same pod address. Services get ClusterIPs from a range
+# nothing ever connects to.
 KWOK_NODE_IP = "127.63.0.1"
 KWOK_POD_CIDR = "127.64.0.0/16"
 AGENT_NODE_IP = "127.0.0.1"
-AGENT_POD_CIDR = "127.65.0.0/16"
+
+
+def agent_pod_cidr(taken: set[str]) -> str:
+    """A loopback /16 for the node agent's pods that no other running local cluster uses."""
+    free = [f"127.{octet}.0.0/16" for octet in range(65, 255) if f"127.{octet}.0.0/16" not in taken]
+    return random.choice(free)
+
+
+def running_pod_cidrs() -> set[str]:
+    """Pod ranges of the node agents running on this host (read from their command lines)."""
+    found = set()
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            args = cmdline.read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"localcluster.nodeagent" in args:
+            found |= {a.decode().split("=", 1)[1] for a in args if a.startswith(b"--pod-cidr=")}
+    return found
 SERVICE_CIDR = "10.96.0.0/16"
 LOCAL_NODE = "herder-local"
 HERDER_IMAGE = "ghcr.io/herder-dev/herder"
@@ -255,7 +276,8 @@ class LocalCluster:
             p["node-agent"] = agent_port
             self._spawn(state, "node-agent", [
                 sys.executable, "-m", "localcluster.nodeagent", f"--kubeconfig={kubeconfig}",
-                f"--node-name={LOCAL_NODE}", f"--node-ip={AGENT_NODE_IP}", f"--pod-cidr={AGENT_POD_CIDR}",
+                f"--node-name={LOCAL_NODE}", f"--node-ip={AGENT_NODE_IP}",
+                f"--pod-cidr={agent_pod_cidr(running_pod_cidrs())}",
                 f"--image={self.herder_image}", f"--work-dir={self.run_dir / 'node-agent'}",
                 f"--storage-root={self.storage_root}", f"--health-port={agent_port}",
             ], logs, env={"PYTHONPATH": str(binaries.HACK) + os.pathsep + os.environ.get("PYTHONPATH", "")})

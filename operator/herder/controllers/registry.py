@@ -57,8 +57,13 @@ def build_registry(ctx: OperatorContext, controllers: Sequence[KindController]) 
 
     def reconcile_key(key: ObjKey) -> None:
         body = ctx.store.get(key)
-        if body is not None:
+        if body is None:
+            return
+        try:
             reconcile_object(by_kind[key.kind], body, ctx, requeue)
+        except Exception:  # e.g. the object was deleted between read and write: the next event or resync decides
+            log.warning("%s: reconcile failed; will retry", key, exc_info=True)
+            requeue(key, ctx.config.missing_reference_retry_seconds)
 
     def trigger_dependents(key: ObjKey) -> None:
         for dep in ctx.store.dependents_of(key):
@@ -113,6 +118,11 @@ def build_registry(ctx: OperatorContext, controllers: Sequence[KindController]) 
         loop = asyncio.get_running_loop()
         assert ctx.executor is not None
         due: dict[ObjKey, float] = {}
+        in_flight: set[ObjKey] = set()
+
+        def done(key: ObjKey) -> Callable[[asyncio.Future[None]], None]:
+            return lambda _future: in_flight.discard(key)
+
         period = ctx.config.resync_seconds
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
@@ -129,8 +139,11 @@ def build_registry(ctx: OperatorContext, controllers: Sequence[KindController]) 
                 elif due[k] <= now:
                     keys.add(k)
                     due[k] = now + period
-            if keys:
-                await asyncio.gather(*(loop.run_in_executor(ctx.executor, reconcile_key, k) for k in sorted(keys)))
+            # fire and forget, one in flight per object: a slow reconcile (a scrape timing out) must not hold up
+            # the resync of everything else
+            for k in sorted(keys - in_flight):
+                in_flight.add(k)
+                loop.run_in_executor(ctx.executor, reconcile_key, k).add_done_callback(done(k))
 
     def prefill_store() -> None:
         custom = ctx.clients.custom

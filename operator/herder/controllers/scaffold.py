@@ -78,6 +78,10 @@ def reconcile_object(
     if body.get("metadata", {}).get("deletionTimestamp"):
         return None
     with ctx.store.lock_for(key):
+        # another thread may have reconciled (and written) while we waited for the lock: use the newest copy
+        body = ctx.store.get(key) or body
+        if body.get("metadata", {}).get("deletionTimestamp"):
+            return None
         started = time.perf_counter()
         result = "ok"
         try:
