@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from herder.api.dataset import ColumnProfile, DatasetSpec
-from herder.api.parsing import InvalidSpecError, parse_spec
 from herder.controllers import children, lookups
 from herder.controllers.conditions import Cond, now_rfc3339
 from herder.controllers.context import OperatorContext
-from herder.controllers.scaffold import Outcome, SpecError
+from herder.controllers.scaffold import Outcome, parse_spec_as
 from herder.resources.common import Owner
 from herder.resources.jobs import JobParams, build_job
 from herder.resources.trainer_requests import validate_request
@@ -31,12 +30,7 @@ class DatasetController:
     plural = "datasets"
 
     def parse(self, body: dict[str, Any]) -> DatasetSpec:
-        try:
-            spec = parse_spec(self.kind, body)
-        except InvalidSpecError as e:
-            raise SpecError(str(e)) from None
-        assert isinstance(spec, DatasetSpec)
-        return spec
+        return parse_spec_as(self.kind, body, DatasetSpec)
 
     def reconcile(self, spec: DatasetSpec, body: dict[str, Any], ctx: OperatorContext) -> Outcome:
         meta = body["metadata"]

@@ -10,7 +10,7 @@ from herder.api.parsing import InvalidSpecError, parse_spec
 from herder.controllers import lookups
 from herder.controllers.conditions import Cond
 from herder.controllers.context import ObjKey, OperatorContext
-from herder.controllers.scaffold import Outcome, SpecError
+from herder.controllers.scaffold import Outcome, parse_spec_as
 
 NUMERIC = {"integer", "float"}
 
@@ -40,12 +40,7 @@ class FeatureSetController:
     plural = "featuresets"
 
     def parse(self, body: dict[str, Any]) -> FeatureSetSpec:
-        try:
-            spec = parse_spec(self.kind, body)
-        except InvalidSpecError as e:
-            raise SpecError(str(e)) from None
-        assert isinstance(spec, FeatureSetSpec)
-        return spec
+        return parse_spec_as(self.kind, body, FeatureSetSpec)
 
     def reconcile(self, spec: FeatureSetSpec, body: dict[str, Any], ctx: OperatorContext) -> Outcome:
         ns = body["metadata"]["namespace"]

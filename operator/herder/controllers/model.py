@@ -7,12 +7,11 @@ from __future__ import annotations
 from typing import Any
 
 from herder.api.model import ModelSpec
-from herder.api.parsing import InvalidSpecError, parse_spec
 from herder.controllers import children
 from herder.controllers.conditions import Cond, now_rfc3339
 from herder.controllers.context import ObjKey, OperatorContext
 from herder.controllers.modelversion import versions_of
-from herder.controllers.scaffold import Outcome, SpecError
+from herder.controllers.scaffold import Outcome, parse_spec_as
 
 MAX_HISTORY = 200
 
@@ -22,12 +21,7 @@ class ModelController:
     plural = "models"
 
     def parse(self, body: dict[str, Any]) -> ModelSpec:
-        try:
-            spec = parse_spec(self.kind, body)
-        except InvalidSpecError as e:
-            raise SpecError(str(e)) from None
-        assert isinstance(spec, ModelSpec)
-        return spec
+        return parse_spec_as(self.kind, body, ModelSpec)
 
     def reconcile(self, spec: ModelSpec, body: dict[str, Any], ctx: OperatorContext) -> Outcome:
         meta = body["metadata"]

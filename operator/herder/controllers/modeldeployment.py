@@ -18,12 +18,11 @@ from typing import Any
 from herder.api.annotations import PROMOTE
 from herder.api.common import digest_hex, duration_ms, duration_seconds
 from herder.api.deployment import ModelDeploymentSpec
-from herder.api.parsing import InvalidSpecError, parse_spec
 from herder.controllers import children, lookups
 from herder.controllers.conditions import Cond, now_rfc3339
 from herder.controllers.context import ObjKey, OperatorContext
 from herder.controllers.modelversion import versions_of
-from herder.controllers.scaffold import Outcome, SpecError
+from herder.controllers.scaffold import Outcome, parse_spec_as
 from herder.monitoring.builtin import Target, scrape
 from herder.policy.analysis import Measurement, evaluate, inconclusive, interval_delta, measure
 from herder.policy.rollout import Analysis, RolloutState, Step, decide
@@ -138,12 +137,7 @@ class ModelDeploymentController:
     plural = "modeldeployments"
 
     def parse(self, body: dict[str, Any]) -> ModelDeploymentSpec:
-        try:
-            spec = parse_spec(self.kind, body)
-        except InvalidSpecError as e:
-            raise SpecError(str(e)) from None
-        assert isinstance(spec, ModelDeploymentSpec)
-        return spec
+        return parse_spec_as(self.kind, body, ModelDeploymentSpec)
 
     def reconcile(self, spec: ModelDeploymentSpec, body: dict[str, Any], ctx: OperatorContext) -> Outcome:
         meta = body["metadata"]

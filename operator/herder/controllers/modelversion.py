@@ -11,7 +11,7 @@ from herder.api.parsing import InvalidSpecError, parse_spec
 from herder.controllers import lookups
 from herder.controllers.conditions import Cond, now_rfc3339
 from herder.controllers.context import ObjKey, OperatorContext
-from herder.controllers.scaffold import Outcome, SpecError
+from herder.controllers.scaffold import Outcome, parse_spec_as
 from herder.policy.gate import evaluate_gate
 
 
@@ -25,12 +25,7 @@ class ModelVersionController:
     plural = "modelversions"
 
     def parse(self, body: dict[str, Any]) -> ModelVersionSpec:
-        try:
-            spec = parse_spec(self.kind, body)
-        except InvalidSpecError as e:
-            raise SpecError(str(e)) from None
-        assert isinstance(spec, ModelVersionSpec)
-        return spec
+        return parse_spec_as(self.kind, body, ModelVersionSpec)
 
     def reconcile(self, spec: ModelVersionSpec, body: dict[str, Any], ctx: OperatorContext) -> Outcome:
         ns = body["metadata"]["namespace"]

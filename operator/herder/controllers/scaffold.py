@@ -17,14 +17,17 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from kubernetes.client.rest import ApiException
+from pydantic import BaseModel
 
+from herder.api.parsing import InvalidSpecError, parse_spec
 from herder.controllers.conditions import Cond, merge_conditions, now_rfc3339, transitions
 from herder.controllers.context import ObjKey, OperatorContext
 
 log = logging.getLogger("herder.operator")
+M = TypeVar("M", bound=BaseModel)
 
 # Condition types where "True" is the bad news.
 NEGATIVE_TYPES = frozenset({"Degraded", "Failed", "Rejected", "Stalled"})
@@ -57,6 +60,16 @@ class KindController(Protocol):
     def parse(self, body: dict[str, Any]) -> Any: ...
 
     def reconcile(self, obj: Any, body: dict[str, Any], ctx: OperatorContext) -> Outcome: ...
+
+
+def parse_spec_as(kind: str, body: dict[str, Any], model: type[M]) -> M:
+    """The typed spec of ``body``; SpecError (naming the field path and value) when it does not parse."""
+    try:
+        spec = parse_spec(kind, body)
+    except InvalidSpecError as e:
+        raise SpecError(str(e)) from None
+    assert isinstance(spec, model)
+    return spec
 
 
 def key_of(kind: str, body: dict[str, Any]) -> ObjKey:

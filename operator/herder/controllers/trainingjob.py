@@ -23,7 +23,7 @@ from herder.api.training import TrainingJobSpec
 from herder.controllers import children, lookups
 from herder.controllers.conditions import Cond, now_rfc3339
 from herder.controllers.context import ObjKey, OperatorContext
-from herder.controllers.scaffold import Outcome, SpecError
+from herder.controllers.scaffold import Outcome, parse_spec_as
 from herder.resources.common import Owner
 from herder.resources.jobs import PERMANENT_EXIT_CODE, JobParams, build_job
 from herder.resources.trainer_requests import RequestError, train_request
@@ -96,12 +96,7 @@ class TrainingJobController:
         self._lock = threading.Lock()
 
     def parse(self, body: dict[str, Any]) -> TrainingJobSpec:
-        try:
-            spec = parse_spec(self.kind, body)
-        except InvalidSpecError as e:
-            raise SpecError(str(e)) from None
-        assert isinstance(spec, TrainingJobSpec)
-        return spec
+        return parse_spec_as(self.kind, body, TrainingJobSpec)
 
     def reconcile(self, spec: TrainingJobSpec, body: dict[str, Any], ctx: OperatorContext) -> Outcome:
         meta = body["metadata"]
