@@ -333,6 +333,7 @@ class LocalCluster:
             if ev.get("stage") == "ResponseComplete" and ev.get("user", {}).get("username") == username:
                 ref = ev.get("objectRef", {})
                 out.append({"verb": ev["verb"], "resource": ref.get("resource"), "name": ref.get("name"),
+                            "namespace": ref.get("namespace"),
                             "subresource": ref.get("subresource"), "code": ev.get("responseStatus", {}).get("code")})
         return out
 

@@ -160,10 +160,19 @@ def write_status(
     if _same(old, new):
         return False
     patch = {"status": {**new, **{k: None for k in old if k not in new}}}
-    ctx.clients.custom.patch_namespaced_custom_object_status(
-        ctx.group, ctx.version, key.namespace, controller.plural, key.name, patch,
-        _content_type="application/merge-patch+json",
-    )
+    try:
+        ctx.clients.custom.patch_namespaced_custom_object_status(
+            ctx.group, ctx.version, key.namespace, controller.plural, key.name, patch,
+            _content_type="application/merge-patch+json",
+        )
+    except ApiException as e:
+        if e.status != 404:
+            raise
+        # Gone (e.g. its namespace was deleted: kopf stops a namespace's watch without DELETED events when the
+        # namespace goes away), so forget it instead of reconciling a ghost every resync.
+        log.info("%s: no longer exists; forgetting it", key)
+        ctx.store.delete(key)
+        return False
     ctx.metrics.writes.labels(controller.kind, controller.kind, "patch-status").inc()
     # until the watch delivers our own write, later reconciles in this process must see it (no duplicate writes)
     ctx.store.put(key, {**body, "status": new})
