@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
@@ -16,6 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 from localcluster.cluster import LocalCluster
+
+from tests.integration.k8s import helm
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -113,12 +114,8 @@ CHART_RELEASE = "herder-tests"
 CHART_NAMESPACE = "herder-system-tests"
 
 
-def helm(cluster: LocalCluster, *args: str) -> str:
-    home = cluster.run_dir / "helm"
-    env = {**os.environ, "HELM_CACHE_HOME": str(home / "cache"), "HELM_CONFIG_HOME": str(home / "config"),
-           "HELM_DATA_HOME": str(home / "data"), "KUBECONFIG": str(cluster.kubeconfig)}
-    result = subprocess.run([str(cluster.bin_dir / "helm"), *args], capture_output=True, text=True, check=False,
-                            env=env, timeout=180)
+def helm_ok(cluster: LocalCluster, *args: str) -> str:
+    result = helm(cluster, *args)
     assert result.returncode == 0, f"helm {' '.join(args)}: {result.stdout}{result.stderr}"
     return result.stdout
 
@@ -126,7 +123,7 @@ def helm(cluster: LocalCluster, *args: str) -> str:
 def chart_service_account_kubeconfig(cluster: LocalCluster) -> tuple[Path, str]:
     """``helm install`` the chart cluster-wide (its operator pod pinned to no node: the test runs the operator as
     a process instead) and return a kubeconfig with a real token of the chart's ServiceAccount."""
-    helm(cluster, "install", CHART_RELEASE, str(ROOT / "charts" / "herder"), "--namespace", CHART_NAMESPACE,
+    helm_ok(cluster, "install", CHART_RELEASE, str(ROOT / "charts" / "herder"), "--namespace", CHART_NAMESPACE,
          "--create-namespace", "--set", f"fullnameOverride={CHART_RELEASE}",
          "--set", "nodeSelector.herder\\.dev/test-only=no-such-node")
     # The one grant beyond the chart: the test narrows the operator to its own namespaces with kopf's glob

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import time
 from collections.abc import Callable
 from typing import Any
@@ -24,3 +26,12 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 60, interval: floa
             return last
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}; last value: {last!r}")
+
+
+def helm(cluster: LocalCluster, *args: str) -> subprocess.CompletedProcess[str]:
+    """The cached helm binary against ``cluster``, with its own helm home under the run directory."""
+    home = cluster.run_dir / "helm"
+    env = {**os.environ, "HELM_CACHE_HOME": str(home / "cache"), "HELM_CONFIG_HOME": str(home / "config"),
+           "HELM_DATA_HOME": str(home / "data"), "KUBECONFIG": str(cluster.kubeconfig)}
+    return subprocess.run([str(cluster.bin_dir / "helm"), *args], capture_output=True, text=True, check=False,
+                          env=env, timeout=180)

@@ -21,6 +21,8 @@ from typing import Any
 import pytest
 from localcluster.cluster import LocalCluster
 
+from tests.integration.k8s import helm
+
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -71,14 +73,6 @@ class Release:
     @property
     def service_account(self) -> str:
         return f"system:serviceaccount:{self.namespace}:{self.name}"
-
-
-def helm(cluster: LocalCluster, *args: str) -> subprocess.CompletedProcess[str]:
-    home = cluster.run_dir / "helm"
-    env = {**os.environ, "HELM_CACHE_HOME": str(home / "cache"), "HELM_CONFIG_HOME": str(home / "config"),
-           "HELM_DATA_HOME": str(home / "data"), "KUBECONFIG": str(cluster.kubeconfig)}
-    return subprocess.run([str(cluster.bin_dir / "helm"), *args], capture_output=True, text=True, check=False,
-                          env=env, timeout=180)
 
 
 def install(cluster: LocalCluster, *values: str) -> Iterator[Release]:

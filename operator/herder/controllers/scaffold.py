@@ -88,8 +88,6 @@ def reconcile_object(
 ) -> Outcome | None:
     """Run one reconcile of one object; returns the outcome (None when the object is being deleted)."""
     key = key_of(controller.kind, body)
-    if body.get("metadata", {}).get("deletionTimestamp"):
-        return None
     with ctx.store.lock_for(key):
         # another thread may have reconciled (and written) while we waited for the lock: use the newest copy
         body = ctx.store.get(key) or body
