@@ -37,12 +37,8 @@ def _module_file(module: str) -> Path:
 
 
 def _param(sub: str) -> object:
-    module = ENTRYPOINTS[sub]
-    if _module_file(module).exists():
-        return pytest.param(sub, id=sub)
-    return pytest.param(sub, id=sub, marks=pytest.mark.xfail(
-        reason=f"{module} does not exist yet (operator/{module.replace('.', '/')}.py is still being written)",
-        strict=False))
+    assert _module_file(ENTRYPOINTS[sub]).exists(), f"{ENTRYPOINTS[sub]} is missing"
+    return pytest.param(sub, id=sub)
 
 
 def _run(*argv: str | Path, cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess[str]:
