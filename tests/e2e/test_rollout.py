@@ -237,14 +237,22 @@ def test_bad_canary_is_aborted_and_good_one_promoted(workspace: Workspace) -> No
           f"{load.errors}")
 
     # a promoted canary-mode ModelDeployment is quiet: resyncs make no writes
-    def mdep_writes() -> float:
-        return sum(float(line.rsplit(" ", 1)[1]) for line in ws.operator.metrics().splitlines()
-                   if line.startswith("herder_operator_api_writes_total{") and "ModelDeployment" in line)
+    def mdep_writes() -> dict[str, float]:
+        return {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1]) for line in ws.operator.metrics().splitlines()
+                if line.startswith("herder_operator_api_writes_total{") and "ModelDeployment" in line}
 
+    # (a window with writes is looked at again, up to three times: a serving pod whose readiness probe timed out
+    # on a loaded machine is a real change the status must show; writes in every window are a regression)
     time.sleep(2 * ws.operator.resync_seconds)
-    before = mdep_writes()
-    time.sleep(3 * ws.operator.resync_seconds + 1)
-    assert mdep_writes() == before
+    windows = []
+    for _ in range(3):
+        before = mdep_writes()
+        time.sleep(3 * ws.operator.resync_seconds + 1)
+        after = mdep_writes()
+        windows.append({k: v - before.get(k, 0.0) for k, v in after.items() if v != before.get(k)})
+        if not windows[-1]:
+            break
+    assert not windows[-1], (windows, get(ws, "modeldeployment", "iris")["status"])
 
     # leave nothing running: a ModelDeployment reconciled while its namespace is torn down writes status (pods
     # vanish), which a later zero-writes test in the same session would count
