@@ -33,6 +33,9 @@ class OperatorConfig:
     """No kopf peering: run one replica with the Recreate strategy (kopf has no leader election)."""
     peering_name: str | None = None
     extra_pod_settings: dict[str, str] = field(default_factory=dict)
+    prometheus_url: str | None = None
+    """Base URL of the Prometheus HTTP API for checks with provider Prometheus (e.g.
+    http://prometheus-server.monitoring:9090); None: such checks measure no data and say why."""
 
     @classmethod
     def from_env(cls, **overrides: object) -> OperatorConfig:
@@ -47,5 +50,7 @@ class OperatorConfig:
         for key in ("herder_image", "storage_uri", "storage_secret", "metrics_address"):
             if (v := env.get(f"HERDER_{key.upper()}")) is not None:
                 values[key] = v
+        if prom := env.get("HERDER_PROMETHEUS_URL", "").strip():  # empty (the chart's default): not configured
+            values["prometheus_url"] = prom
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]

@@ -25,6 +25,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--storage-uri")
     ap.add_argument("--metrics-address")
     ap.add_argument("--metrics-port", type=int)
+    ap.add_argument("--prometheus-url",
+                    help="Prometheus HTTP API base URL for analysis checks with provider Prometheus "
+                         "(default: $HERDER_PROMETHEUS_URL)")
     ap.add_argument("--liveness", default="http://127.0.0.1:8082/healthz",
                     help="kopf liveness endpoint URL (the chart sets http://0.0.0.0:8082/healthz)")
     ap.add_argument("--peering", help="enable kopf peering under this name (default: standalone)")
@@ -44,6 +47,7 @@ def main(argv: list[str]) -> int:
         namespaces=tuple(args.namespace) or None, kubeconfig=args.kubeconfig, resync_seconds=args.resync_seconds,
         max_workers=args.max_workers, herder_image=args.herder_image, storage_uri=args.storage_uri,
         metrics_address=args.metrics_address, metrics_port=args.metrics_port, liveness_endpoint=args.liveness,
+        prometheus_url=args.prometheus_url,
         standalone=args.peering is None, peering_name=args.peering,
     )
     from herder.controllers.kinds import all_controllers
