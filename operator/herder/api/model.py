@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import ConfigDict, Field, StringConstraints, model_validator
+from pydantic import ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from herder.api.common import (
     CRON_PATTERN,
@@ -78,6 +78,19 @@ class RetrainingTriggers(WireModel):
     """Cron schedule (UTC), e.g. "0 3 * * 0" or "@weekly"."""
     manual: bool = True
     """Whether the herder.dev/retrain annotation starts a retrain."""
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        # the schema's pattern only checks the shape (five fields or a macro); the values need a cron parser
+        if value is not None:
+            from herder.policy.schedule import CronError, parse_cron
+
+            try:
+                parse_cron(value)
+            except CronError as e:
+                raise ValueError(f"invalid cron schedule {value!r}: {e}") from None
+        return value
 
 
 class PayloadLogData(WireModel):
@@ -158,7 +171,7 @@ class ModelSpec(WireModel):
 
 # ---------------------------------------------------------------------------------------------- status
 HistoryAction = Literal["Trained", "Rejected", "Candidate", "Promoted", "RolledBack", "RetrainTriggered",
-                        "RetrainSkipped", "RetrainFailed", "Deleted"]
+                        "RetrainPending", "RetrainSkipped", "RetrainFailed", "Deleted"]
 
 
 class ModelAliases(WireModel):
@@ -176,8 +189,8 @@ class HistoryEntry(WireModel):
     at: Time
     """When it happened."""
     action: HistoryAction
-    """Trained, Rejected, Candidate, Promoted, RolledBack, RetrainTriggered, RetrainSkipped, RetrainFailed or
-    Deleted."""
+    """Trained, Rejected, Candidate, Promoted, RolledBack, RetrainTriggered, RetrainPending (awaiting approval),
+    RetrainSkipped, RetrainFailed or Deleted."""
     version: Annotated[int, Field(ge=1)] | None = None
     """Version concerned."""
     from_version: Annotated[int, Field(ge=1)] | None = None
@@ -192,6 +205,10 @@ class HistoryEntry(WireModel):
     """TrainingJob involved (retrains)."""
 
 
+AnnotationValue = Annotated[str, StringConstraints(max_length=256)]
+"""An annotation value as remembered on status (longer values are kept as "sha256:" and their digest)."""
+
+
 class RetrainingStatus(WireModel):
     """Guardrail bookkeeping of the retraining policy."""
 
@@ -203,6 +220,20 @@ class RetrainingStatus(WireModel):
     """Start times of retrains in the last 24 hours (maxPerDay)."""
     pending_approval: Reason | None = None
     """Trigger reason waiting for the approval annotation."""
+    pending_since: Time | None = None
+    """When the retrain waiting for approval was requested."""
+    pending_message: Message | None = None
+    """What triggered the retrain waiting for approval, with the numbers."""
+    started: Annotated[int, Field(ge=0)] | None = None
+    """Retrains started so far; the next one's TrainingJob is <model>-retrain-<started + 1> (a restarted operator
+    finds the same name and never creates a second one)."""
+    last_request: AnnotationValue | None = None
+    """Value of the herder.dev/retrain annotation last acted on; a different value is a new request."""
+    last_approval: AnnotationValue | None = None
+    """Value of the herder.dev/approve-retrain annotation last acted on (or present when the retrain began to
+    wait); a different value approves the pending retrain."""
+    last_scheduled: Time | None = None
+    """The schedule's latest occurrence already handled (a missed occurrence is caught up once, not many times)."""
 
 
 class ModelStatus(WireModel):
