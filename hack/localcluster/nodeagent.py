@@ -5,9 +5,11 @@ execute. Pods scheduled to this agent's node whose image is the Herder image run
 process bound to a pod IP from a loopback range; volumes map to local directories (emptyDir per pod, PVCs to
 ``<storage-root>/<namespace>/<claim>``, ConfigMaps/Secrets written out) and container paths in args/env are
 rewritten to them. Readiness probes set Ready; exit codes become Succeeded/Failed (so Jobs retry and complete);
-``terminationMessagePath`` is honoured; logs are files under ``<work-dir>/pods/<ns>_<name>/<container>.log``;
-deletion sends SIGTERM, waits the grace period, then SIGKILL. Anything it cannot run gets a Failed status
-naming the reason, never a hang.
+``terminationMessagePath`` is honoured; logs are files under ``<work-dir>/pods/<ns>_<name>/<container>.log``.
+Graceful deletion works as in the kubelet: the pod is marked not ready, each container's preStop hook runs, then
+SIGTERM, the rest of the grace period (``deletionGracePeriodSeconds``), SIGKILL, and only then is the pod object
+removed (so a serving pod leaves its Service before it stops answering). Anything it cannot run gets a Failed
+status naming the reason, never a hang.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from kubernetes import client, config, watch
 from kubernetes.client.rest import ApiException
 
 from .podspec import DEFAULT_TERMINATION_PATH, PathMap, UnsupportedPod, container_env, expand, image_is_herder
+from .termination import Deadline, Target, stop_process
 
 log = logging.getLogger("node-agent")
 PR_SET_PDEATHSIG = 1
@@ -81,6 +84,8 @@ class Container:
         self.terminated: dict[str, Any] | None = None
         self.waiting: dict[str, Any] | None = {"reason": "ContainerCreating"}
         self.log_path = runner.dir / f"{self.name}.log"
+        self.env: dict[str, str] | None = None
+        self.cwd: Path | None = None
         self.term_path = runner.dir / f"{self.name}.termination-log"
 
     def status(self) -> dict[str, Any]:
@@ -102,6 +107,7 @@ class Container:
 
     def start(self, argv: list[str], env: dict[str, str], cwd: Path) -> None:
         self.term_path.write_text("")
+        self.env, self.cwd = env, cwd  # exec hooks run with the container's environment
         with self.log_path.open("ab") as fh:
             self.proc = subprocess.Popen(
                 argv, env=env, cwd=cwd, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -144,7 +150,10 @@ class PodRunner(threading.Thread):
         self.containers: list[Container] = [Container(self, c) for c in pod["spec"].get("containers", [])]
         self.stop_requested = threading.Event()
         self.done = threading.Event()
-        self.grace: float = float(pod["spec"].get("terminationGracePeriodSeconds", 30))
+        self.deadline: Deadline | None = None
+        """Set by the first termination request; later ones can only bring it forward."""
+        self._term_lock = threading.Lock()
+        self.stopped = threading.Event()
         self._last_status: dict[str, Any] | None = None
         self.phase = "Pending"
         self.failure: tuple[str, str] | None = None
@@ -273,7 +282,8 @@ class PodRunner(threading.Thread):
             log.exception("pod %s/%s: agent error", self.ns, self.pod_name)
             self.fail("NodeAgentError", f"{type(e).__name__}: {e}")
         finally:
-            self._kill_all(0)
+            if not self.stop_requested.is_set():  # finished or failed by itself: nothing graceful to do
+                self._stop_containers(Deadline(0))
             self.done.set()
 
     def _run(self) -> None:
@@ -327,46 +337,64 @@ class PodRunner(threading.Thread):
             self.write_status()
             self.stop_requested.wait(0.25)
 
-    def _kill_all(self, grace: float) -> None:
+    def _stop_containers(self, deadline: Deadline) -> None:
+        """Stop every running container at once, each on its own thread (the kubelet kills containers in
+        parallel, so one container's long preStop does not eat into another's grace period)."""
         running = [c for c in self.containers if c.proc is not None and c.proc.poll() is None]
-        if not running:
-            return
-        for c in running:
-            pre = ((c.spec.get("lifecycle") or {}).get("preStop") or {})
-            if grace > 0 and pre:
-                _run_pre_stop(pre, grace)
+        ports = {str(p["name"]): int(p["containerPort"]) for c in self.containers
+                 for p in c.spec.get("ports") or [] if p.get("name")}
+
+        def stop(c: Container) -> None:
+            assert c.proc is not None
+            pre_stop = (c.spec.get("lifecycle") or {}).get("preStop")
+            target = Target(host=self.ip or "127.0.0.1", ports=ports, env=c.env, cwd=c.cwd)
+            stop_process(c.proc, pre_stop, target, deadline, what=f"pod {self.ns}/{self.pod_name} {c.name}")
+
+        threads = [threading.Thread(target=stop, args=(c,), daemon=True) for c in running]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
         for c in running:
             assert c.proc is not None
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(c.proc.pid, signal.SIGTERM)
-        end = time.monotonic() + grace
-        for c in running:
-            assert c.proc is not None
-            try:
-                c.proc.wait(timeout=max(0.0, end - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(c.proc.pid, signal.SIGKILL)
-                c.proc.wait()
             if c.terminated is None:
                 c.record_exit(c.proc.returncode)
             c.waiting = None
 
-    def terminate(self) -> None:
-        """Graceful deletion: preStop, SIGTERM, grace period, SIGKILL; then the API object goes."""
-        self.stop_requested.set()
-        self.done.wait(timeout=5)
-        self._kill_all(self.grace)
-        if self.ip:
-            self.agent.ips.put(self.ip)
+    def terminate(self, grace: float, forced: bool = False) -> None:
+        """Graceful deletion, as the kubelet does it: the pod turns not ready first (its endpoints stop being
+        ready ones), then each container runs its preStop hook, gets SIGTERM, the rest of the grace period and
+        SIGKILL. A second call (a force delete, the agent's shutdown) can only shorten the grace period, and
+        returns when the first one is done."""
+        with self._term_lock:
+            first = self.deadline is None
+            if self.deadline is None:
+                self.deadline = Deadline(grace, forced=forced)
+            else:
+                self.deadline.shorten(grace)
+        if not first:
+            self.stopped.wait()
+            return
+        try:
+            self.stop_requested.set()
+            self.done.wait(timeout=30)  # the run loop ends within a probe's timeout
+            if any(c.proc is not None and c.proc.poll() is None for c in self.containers):
+                log.info("pod %s/%s: terminating, grace period %.0fs", self.ns, self.pod_name, grace)
+                for c in self.containers:
+                    c.ready = False
+                self.write_status()
+                self._stop_containers(self.deadline)
+                self.write_status()
+        finally:
+            if self.ip:
+                self.agent.ips.put(self.ip)
+            self.stopped.set()
 
-
-def _run_pre_stop(pre: dict[str, Any], grace: float) -> None:
-    if "sleep" in pre:
-        time.sleep(min(grace, float(pre["sleep"].get("seconds", 0))))
-    elif "exec" in pre:
-        with contextlib.suppress(Exception):
-            subprocess.run(pre["exec"]["command"], timeout=grace, check=False, capture_output=True)
+    def hurry(self, grace: float) -> None:
+        """A newer deletion with a shorter grace period: bring the running termination's deadline forward."""
+        with self._term_lock:
+            if self.deadline is not None:
+                self.deadline.shorten(grace)
 
 
 class _Probe:
@@ -502,23 +530,28 @@ class NodeAgent:
         uid = pod["metadata"]["uid"]
         with self.lock:
             runner = self.runners.get(uid)
-            if deleted:
+            if deleted:  # the object is gone already (a force delete): no grace left
                 if runner is not None:
-                    threading.Thread(target=self._finish, args=(runner, False), daemon=True).start()
+                    threading.Thread(target=self._finish, args=(runner, 0.0), daemon=True).start()
                 return
             if pod["metadata"].get("deletionTimestamp"):
+                grace = deletion_grace(pod)
                 if uid not in self.terminating:
                     self.terminating.add(uid)
-                    threading.Thread(target=self._finish_or_delete, args=(pod, runner), daemon=True).start()
+                    threading.Thread(target=self._finish_and_delete, args=(pod, runner, grace), daemon=True).start()
+                elif runner is not None:
+                    runner.hurry(grace)
                 return
             if runner is None and pod.get("status", {}).get("phase") not in ("Succeeded", "Failed"):
                 runner = PodRunner(self, pod)
                 self.runners[uid] = runner
                 runner.start()
 
-    def _finish_or_delete(self, pod: dict[str, Any], runner: PodRunner | None) -> None:
+    def _finish_and_delete(self, pod: dict[str, Any], runner: PodRunner | None, grace: float) -> None:
+        """Terminate gracefully, then remove the object (gracePeriodSeconds=0, as the kubelet does: only the node
+        knows when the containers are really gone)."""
         if runner is not None:
-            self._finish(runner, True)
+            self._finish(runner, grace)
         meta = pod["metadata"]
         try:
             self.core.delete_namespaced_pod(
@@ -532,10 +565,8 @@ class NodeAgent:
         except Exception:
             log.exception("pod %s/%s: final delete failed", meta["namespace"], meta["name"])
 
-    def _finish(self, runner: PodRunner, graceful: bool) -> None:
-        if not graceful:
-            runner.grace = 0
-        runner.terminate()
+    def _finish(self, runner: PodRunner, grace: float) -> None:
+        runner.terminate(grace)
         with self.lock:
             self.runners.pop(runner.uid, None)
 
@@ -564,9 +595,22 @@ class NodeAgent:
         self.stopping.set()
         with self.lock:
             runners = list(self.runners.values())
-        for r in runners:
-            r.grace = min(r.grace, 5)
-            r.terminate()
+        # the agent going away is not a pod deletion: no preStop, SIGTERM and at most 5 s, all pods at once
+        threads = [threading.Thread(target=r.terminate, args=(5.0, True), daemon=True) for r in runners]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+
+
+def deletion_grace(pod: dict[str, Any]) -> float:
+    """The grace period of a pod being deleted: what the deletion asked for (the API server fills
+    ``deletionGracePeriodSeconds`` from the request or the pod's ``terminationGracePeriodSeconds``)."""
+    meta, spec = pod["metadata"], pod.get("spec") or {}
+    for value in (meta.get("deletionGracePeriodSeconds"), spec.get("terminationGracePeriodSeconds"), 30):
+        if value is not None:
+            return float(value)
+    return 30.0
 
 
 def _serve_health(port: int) -> None:

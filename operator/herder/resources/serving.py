@@ -24,6 +24,9 @@ from herder.resources.common import (
 )
 
 SERVING_PORT = 8080
+SHUTDOWN_MARGIN_SECONDS = 3
+"""Slack left in the grace period after preStop, drain and the server's wait for in-flight requests (the kubelet
+starts counting when it sees the deletion, a little before the hook starts), so SIGKILL never cuts a reply."""
 
 
 @dataclass(frozen=True)
@@ -50,12 +53,37 @@ class ServingParams:
     node_selector: dict[str, str] = field(default_factory=dict)
     tolerations: tuple[dict[str, Any], ...] = ()
     termination_grace_seconds: int = 30
-    pre_stop_sleep_seconds: int = 3
+    """The pod's terminationGracePeriodSeconds: preStop + drain + the server's wait for in-flight requests + a
+    margin fit inside it."""
+    pre_stop_sleep_seconds: int = 5
+    """How long a deleted pod keeps serving before it gets SIGTERM. A deleted pod leaves its Service's ready
+    endpoints at once, but kube-proxy, gateways and other endpoint consumers learn it only on their next sync
+    (about a second); the sleep must be long compared with that, or requests find nobody listening."""
+    drain_seconds: int = 2
+    """After SIGTERM the server still answers this long (not ready, ``Connection: close``) before it stops
+    accepting: a second safety net for a consumer slower than the preStop."""
     env: tuple[tuple[str, str], ...] = ()
     """Extra environment of the server container (e.g. the tests-only fault injection of a ModelVersion)."""
     trusted_types: tuple[str, ...] = ()
     """skops types the server may load beyond skops' defaults: from the operator's configuration (the vetted list
     for the allowlisted estimators), never from the artifact."""
+
+    def __post_init__(self) -> None:
+        if self.pre_stop_sleep_seconds < 0 or self.drain_seconds < 0:
+            raise ValueError(f"preStop sleep ({self.pre_stop_sleep_seconds}s) and drain ({self.drain_seconds}s) "
+                             "cannot be negative")
+        needed = self.pre_stop_sleep_seconds + self.drain_seconds + SHUTDOWN_MARGIN_SECONDS + 1
+        if self.termination_grace_seconds < needed:
+            raise ValueError(
+                f"terminationGracePeriodSeconds {self.termination_grace_seconds} is too short: the preStop sleep "
+                f"({self.pre_stop_sleep_seconds}s), the server's drain ({self.drain_seconds}s), at least 1s for "
+                f"in-flight requests and a {SHUTDOWN_MARGIN_SECONDS}s margin need {needed}s")
+
+    @property
+    def graceful_timeout_seconds(self) -> int:
+        """How long the server waits for in-flight requests after its drain: what the grace period leaves."""
+        return (self.termination_grace_seconds - self.pre_stop_sleep_seconds - self.drain_seconds
+                - SHUTDOWN_MARGIN_SECONDS)
 
 
 def deployment_name(owner: Owner, track: str) -> str:
@@ -83,6 +111,7 @@ def build_serving_deployment(owner: Owner, track: str, ref: ModelRef, replicas: 
         "--host=$(POD_IP)", f"--port={SERVING_PORT}",
         f"--max-batch-size={p.max_batch_size}", f"--max-batch-wait-ms={p.max_batch_wait_ms}",
         "--cache-dir=/tmp/herder-cache",
+        f"--drain-seconds={p.drain_seconds}", f"--graceful-timeout-seconds={p.graceful_timeout_seconds}",
     ]
     if ref.metadata_uri:
         args.append(f"--metadata-uri={ref.metadata_uri}")
@@ -100,7 +129,7 @@ def build_serving_deployment(owner: Owner, track: str, ref: ModelRef, replicas: 
                            "failureThreshold": 2, "timeoutSeconds": 2},
         "livenessProbe": {"httpGet": {"path": "/v2/health/live", "port": "http"}, "periodSeconds": 10,
                           "failureThreshold": 3, "timeoutSeconds": 2, "initialDelaySeconds": 5},
-        # the endpoint controller needs a moment to drop the pod from the Service before SIGTERM stops intake
+        # a deleted pod keeps answering while endpoint consumers catch up with its removal; SIGTERM comes after
         "lifecycle": {"preStop": {"sleep": {"seconds": p.pre_stop_sleep_seconds}}},
         "volumeMounts": [p.storage.mount(read_only=True), tmp_mount],
         "securityContext": container_security_context(),

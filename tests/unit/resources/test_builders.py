@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -47,6 +48,34 @@ def test_serving_deployment() -> None:
     assert "--host=$(POD_IP)" in args
     assert d["spec"]["selector"]["matchLabels"] == {"herder.dev/serving": "iris", "herder.dev/track": "stable"}
     assert spec["containers"][0]["readinessProbe"]["httpGet"]["path"] == "/v2/health/ready"
+
+
+def test_serving_pods_leave_the_service_before_they_stop_answering() -> None:
+    """A deleted serving pod sleeps in preStop (long compared with the ~1 s in which endpoint consumers notice it
+    left the Service), then drains on SIGTERM, and all of it fits the grace period before SIGKILL."""
+    d = build_serving_deployment(OWNER, "stable", REF, 2, ServingParams(image="img:1", storage=Storage("store")))
+    spec = d["spec"]["template"]["spec"]
+    container = spec["containers"][0]
+    pre_stop = container["lifecycle"]["preStop"]["sleep"]["seconds"]
+    assert pre_stop >= 5
+    args = container["args"]
+    drain = int(next(a for a in args if a.startswith("--drain-seconds=")).split("=")[1])
+    in_flight = int(next(a for a in args if a.startswith("--graceful-timeout-seconds=")).split("=")[1])
+    assert drain >= 1 and in_flight >= 1
+    assert spec["terminationGracePeriodSeconds"] > pre_stop + drain + in_flight
+    assert container["readinessProbe"]["periodSeconds"] * container["readinessProbe"]["failureThreshold"] <= 5
+
+
+@pytest.mark.parametrize(("grace", "pre_stop", "drain", "message"), [
+    (8, 5, 2, "terminationGracePeriodSeconds 8 is too short: the preStop sleep (5s), the server's drain (2s), "
+              "at least 1s for in-flight requests and a 3s margin need 11s"),
+    (30, -1, 2, "preStop sleep (-1s) and drain (2s) cannot be negative"),
+])
+def test_lifecycle_settings_that_cannot_work_are_refused(grace: int, pre_stop: int, drain: int, message: str
+                                                         ) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        ServingParams(image="img:1", storage=Storage("store"), termination_grace_seconds=grace,
+                      pre_stop_sleep_seconds=pre_stop, drain_seconds=drain)
 
 
 def test_service_selects_both_tracks() -> None:
