@@ -31,7 +31,8 @@ NO_NODE = ("--set", "nodeSelector.herder\\.dev/test-only=no-such-node")
 
 HERDER = ("datasets", "featuresets", "trainingjobs", "models", "modelversions", "modeldeployments")
 CHILDREN = ("jobs.batch", "deployments.apps", "services", "configmaps", "horizontalpodautoscalers.autoscaling",
-            "poddisruptionbudgets.policy", "httproutes.gateway.networking.k8s.io")
+            "poddisruptionbudgets.policy")
+ROUTES = "httproutes.gateway.networking.k8s.io"  # read by name and written, never listed or watched
 
 # (verb, resource, subresource) the operator needs in a namespace it watches
 NEEDED: list[tuple[str, str, str]] = [
@@ -40,6 +41,7 @@ NEEDED: list[tuple[str, str, str]] = [
     *[(v, f"{r}.herder.dev", "") for r in ("trainingjobs", "modelversions") for v in ("create", "delete")],
     *[(v, r, "") for r in ("events", "events.events.k8s.io") for v in ("create", "patch")],
     *[(v, r, "") for r in CHILDREN for v in ("get", "list", "watch", "create", "patch", "delete")],
+    *[(v, ROUTES, "") for v in ("get", "create", "patch", "delete")],
     ("get", "persistentvolumeclaims", ""),
     *[(v, "pods", "") for v in ("get", "list", "watch")],
     ("get", "pods", "log"),
@@ -54,6 +56,7 @@ FORBIDDEN: list[tuple[str, str, str]] = [
     ("create", "serviceaccounts", "token"), ("create", "leases.coordination.k8s.io", ""),
     ("update", "datasets.herder.dev", ""), ("delete", "models.herder.dev", ""),
     ("create", "modeldeployments.herder.dev", ""), ("list", "persistentvolumeclaims", ""),
+    ("list", ROUTES, ""), ("watch", ROUTES, ""), ("update", ROUTES, ""),
 ]
 CLUSTER_NEEDED = [(v, "customresourcedefinitions.apiextensions.k8s.io", "") for v in ("get", "list", "watch")]
 CLUSTER_FORBIDDEN = [("create", "customresourcedefinitions.apiextensions.k8s.io", ""), ("list", "nodes", ""),

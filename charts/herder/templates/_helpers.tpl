@@ -105,9 +105,11 @@ by name); no pods/exec; no leases (kopf runs standalone, one replica, Recreate).
   resources: ["poddisruptionbudgets"]
   verbs: ["get", "list", "watch", "create", "patch", "delete"]
 {{- if .Values.rbac.gatewayAPI }}
+# Gateway API routing (trafficRouting.type GatewayAPI): one HTTPRoute per ModelDeployment, read by name, created,
+# patched (server-side apply) and deleted; never listed or watched.
 - apiGroups: ["gateway.networking.k8s.io"]
   resources: ["httproutes"]
-  verbs: ["get", "list", "watch", "create", "patch", "delete"]
+  verbs: ["get", "create", "patch", "delete"]
 {{- end }}
 # Read-only: the storage claim (checked to exist), pods of Jobs and Deployments (state, termination messages,
 # metrics scrape targets) and their logs (failure reasons).

@@ -72,8 +72,9 @@ def grants(docs: list[dict[str, Any]], kinds: set[str]) -> set[tuple[str, str, s
 
 HERDER = ("datasets", "featuresets", "trainingjobs", "models", "modelversions", "modeldeployments")
 CHILDREN = [("batch", "jobs"), ("apps", "deployments"), ("", "services"), ("", "configmaps"),
-            ("autoscaling", "horizontalpodautoscalers"), ("policy", "poddisruptionbudgets"),
-            ("gateway.networking.k8s.io", "httproutes")]
+            ("autoscaling", "horizontalpodautoscalers"), ("policy", "poddisruptionbudgets")]
+ROUTES = {("gateway.networking.k8s.io", "httproutes", v) for v in ("get", "create", "patch", "delete")}
+"""HTTPRoutes are read by name and written, never listed or watched."""
 WRITE = ("create", "patch", "delete")
 READ = ("get", "list", "watch")
 
@@ -83,7 +84,7 @@ def required_namespaced() -> set[tuple[str, str, str]]:
     need |= {("herder.dev", f"{r}/status", v) for r in HERDER for v in ("get", "patch")}
     need |= {("herder.dev", r, v) for r in ("trainingjobs", "modelversions") for v in ("create", "delete")}
     need |= {(g, "events", v) for g in ("", "events.k8s.io") for v in ("create", "patch")}
-    need |= {(g, r, v) for g, r in CHILDREN for v in (*READ, *WRITE)}
+    need |= {(g, r, v) for g, r in CHILDREN for v in (*READ, *WRITE)} | ROUTES
     need |= {("", "persistentvolumeclaims", "get"), ("", "pods/log", "get")}
     need |= {("", "pods", v) for v in READ}
     return need
