@@ -7,13 +7,14 @@ PY := $(VENV)/bin/python
 RUN_DIR ?= .run/cluster
 export PYTHONPATH := $(CURDIR)/hack
 
-.PHONY: help venv controlplane up down status lint crds test test-unit test-integration demo bench-serving clean
+.PHONY: help venv controlplane prometheus up down status lint crds test test-unit test-integration demo bench-serving clean
 
 help:
 	@echo "make demo         local cluster + operator + the iris example, end to end"
 	@echo "make test         lint, type-check, CRD drift check and the full test suite (builds what it needs)"
 	@echo "make up / down    start / stop the local control plane (KUBECONFIG: eval \$$(make -s env))"
 	@echo "make controlplane build the control plane binaries into the cache (~12 min cold, then instant)"
+	@echo "make prometheus   install Prometheus from Debian when it is not on PATH (Prometheus-provider tests)"
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +26,16 @@ venv: $(VENV)/.installed
 
 controlplane:
 	bash hack/build-controlplane.sh >/dev/null
+
+# Prometheus from Debian for the Prometheus-provider tests (they start their own on a random loopback port; on a
+# machine with systemd the package also enables its own service on :9090, which the tests do not use).
+prometheus:
+	@if ! command -v prometheus >/dev/null; then \
+	  sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  echo "installing prometheus (Debian package)"; \
+	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq \
+	    --no-install-recommends prometheus >/dev/null; \
+	fi
 
 up: venv controlplane
 	$(PY) -m localcluster up --run-dir $(RUN_DIR)
@@ -42,14 +53,14 @@ lint: venv
 crds: venv
 	$(VENV)/bin/herder crds generate
 
-test: venv controlplane lint
+test: venv controlplane prometheus lint
 	$(VENV)/bin/herder crds check
 	$(PY) -m pytest tests --ignore=tests/bench
 
 test-unit: venv
 	$(PY) -m pytest tests/unit
 
-test-integration: venv controlplane
+test-integration: venv controlplane prometheus
 	$(PY) -m pytest tests/integration
 
 demo: venv controlplane
