@@ -1,9 +1,11 @@
 """Model: the registry view of its versions — latest version, aliases (production, candidate) and a history of
-promotions and rejections with their reasons and numbers. Aliases live on status: the operator never edits the
-user's spec, so GitOps stays in sync."""
+promotions and rejections with their reasons and numbers — and the retraining policy (controllers/retraining.py),
+which starts TrainingJobs from the Model's template. Aliases live on status: the operator never edits the user's
+spec, so GitOps stays in sync."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from herder.api.model import ModelSpec
@@ -11,6 +13,7 @@ from herder.controllers import children
 from herder.controllers.conditions import Cond, now_rfc3339
 from herder.controllers.context import ObjKey, OperatorContext
 from herder.controllers.modelversion import versions_of
+from herder.controllers.retraining import reconcile_retraining
 from herder.controllers.scaffold import Outcome, parse_spec_as
 
 MAX_HISTORY = 200
@@ -33,6 +36,10 @@ class ModelController:
         history = list(status.get("history") or [])
         seen = {(h.get("action"), h.get("version")) for h in history}
         now = now_rfc3339()
+        # the training half first: a retrain that finished is recorded before the version it produced
+        retrain = reconcile_retraining(spec, body, ctx, dt.datetime.fromisoformat(now.replace("Z", "+00:00")))
+        history += retrain.history
+        deps |= retrain.depends_on
         auto = spec.promotion.auto_promote if spec.promotion else True
         for v in sorted(versions):
             b = versions[v]
@@ -65,7 +72,7 @@ class ModelController:
                 history.append({"at": now, "action": "Candidate", "version": v, "reason": "GatePassed",
                                 "message": "awaiting promotion (autoPromote is false)"})
                 aliases["candidate"] = v
-        events: list[tuple[str, str, str]] = []
+        events: list[tuple[str, str, str]] = list(retrain.events)
         if spec.retention is not None:
             for v in retired_versions(sorted(versions), spec.retention.keep_last, aliases, in_use(ctx, ns, name)):
                 mv_name = versions[v]["metadata"]["name"]
@@ -81,9 +88,11 @@ class ModelController:
             "aliases": aliases or None, "history": history[-MAX_HISTORY:] or None,
             "productionMetrics": (versions[prod].get("spec", {}).get("metrics") or None)
             if prod in versions else None,
+            "retraining": retrain.status,
         }
         msg = f"{len(versions)} version(s)" + (f", production v{prod}" if prod else ", no production version yet")
-        return Outcome([Cond("Ready", "True", "Registered", msg)], fields=fields, depends_on=deps, events=events)
+        return Outcome([Cond("Ready", "True", "Registered", msg), *retrain.conditions], fields=fields,
+                       depends_on=deps, events=events, requeue_after=retrain.requeue_after)
 
 
 def in_use(ctx: OperatorContext, ns: str, model: str) -> set[int]:

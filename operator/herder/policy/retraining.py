@@ -229,7 +229,7 @@ def decide(policy: Retraining, book: Book, now: dt.datetime, *, model: str, retr
 
     request = manual or scheduled or metric
     if request is None:
-        return Decision("Idle", "Idle", _idle_message(policy, book, now), book)
+        return Decision("Idle", "Idle", idle_message(policy, book, now), book)
     if (block := blocked_by(policy, book, now)) is not None:
         reason, why, frees = block
         if request.trigger == "Metric":
@@ -252,7 +252,7 @@ def _start(book: Book, now: dt.datetime, model: str, request: Request) -> Decisi
     return Decision("Start", request.reason, f"{request.message}; starting TrainingJob {name}", book, request)
 
 
-def _idle_message(policy: Retraining, book: Book, now: dt.datetime) -> str:
+def idle_message(policy: Retraining, book: Book, now: dt.datetime) -> str:
     if book.in_flight:
         return f"TrainingJob {book.in_flight} is retraining"
     parts = []

@@ -9,6 +9,7 @@ import pytest
 
 from herder.api.model import ModelSpec, Retraining
 from herder.api.parsing import InvalidSpecError, parse_spec
+from herder.api.training import TrainingJobSpec
 from herder.policy.retraining import Book, Breach, decide, finished, remembered, retrain_name
 from herder.policy.schedule import CronError, latest_at_or_before, next_after, parse_cron
 
@@ -245,3 +246,35 @@ def test_long_annotation_values_are_remembered_by_digest_and_names_fit() -> None
     assert remembered("short") == "short"
     assert len(retrain_name("m" * 253, 12)) == 253
     assert retrain_name("iris", 3) == "iris-retrain-3"
+
+
+# ---------------------------------------------------------------------------------------------- the TrainingJob
+def test_the_retrain_training_job_is_the_template_on_the_retraining_data_owned_by_the_model() -> None:
+    from herder.controllers.retraining import build_training_job
+
+    body: dict[str, Any] = {"apiVersion": "herder.dev/v1alpha1", "kind": "Model",
+            "metadata": {"name": "iris", "namespace": "ml", "uid": "u-1"}, "spec": {
+                "task": "Classification",
+                "training": {"datasetRef": {"name": "iris", "digest": "sha256:" + "a" * 64},
+                             "estimator": {"class": "LogisticRegression", "params": {"max_iter": 500}},
+                             "deadline": "10m"},
+                "retraining": {"triggers": {"manual": True}, "data": {"datasetRef": {"name": "iris-fresh"}}}}}
+    spec = parse_spec("Model", body)
+    assert isinstance(spec, ModelSpec)
+    d = decide(spec.retraining or policy(), Book(), T0, model="iris", retrain_annotation="go")
+    tj = build_training_job(spec, body, "iris-retrain-1", d, "herder.dev/v1alpha1")
+    assert tj["metadata"]["name"] == "iris-retrain-1" and tj["metadata"]["namespace"] == "ml"
+    assert tj["metadata"]["ownerReferences"][0] == {
+        "apiVersion": "herder.dev/v1alpha1", "kind": "Model", "name": "iris", "uid": "u-1", "controller": True,
+        "blockOwnerDeletion": True}
+    assert tj["metadata"]["labels"]["herder.dev/model"] == "iris"
+    assert tj["metadata"]["annotations"] == {"herder.dev/retrain-trigger": "ManualRequest"}
+    assert tj["spec"] == {"datasetRef": {"name": "iris-fresh"}, "modelRef": {"name": "iris"},
+                          "estimator": {"class": "LogisticRegression", "params": {"max_iter": 500}},
+                          "deadline": "10m"}
+    assert isinstance(parse_spec("TrainingJob", tj), TrainingJobSpec)  # a valid TrainingJob
+    del body["spec"]["retraining"]["data"]
+    spec = parse_spec("Model", body)
+    assert isinstance(spec, ModelSpec)
+    tj = build_training_job(spec, body, "iris-retrain-1", d, "herder.dev/v1alpha1")
+    assert tj["spec"]["datasetRef"] == {"name": "iris", "digest": "sha256:" + "a" * 64}  # the template's pin
