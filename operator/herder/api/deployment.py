@@ -271,6 +271,19 @@ class Rollback(WireModel):
     """When it happened."""
 
 
+class HandledRequests(WireModel):
+    """The value of each request annotation (herder.dev/promote, retry, rollback) the operator last handled. The
+    annotations stay on the object (the operator never removes them); a value different from the one recorded here
+    is a new request, so each request acts exactly once, also across operator restarts."""
+
+    promote: Annotated[str, StringConstraints(max_length=256)] | None = None
+    """Last herder.dev/promote value handled."""
+    retry: Annotated[str, StringConstraints(max_length=256)] | None = None
+    """Last herder.dev/retry value handled."""
+    rollback: Annotated[str, StringConstraints(max_length=256)] | None = None
+    """Last herder.dev/rollback value handled."""
+
+
 class TrackStatus(WireModel):
     """Replica counts of one serving track."""
 
@@ -304,9 +317,21 @@ class ModelDeploymentStatus(WireModel):
     step_started_at: Time | None = None
     """When the current step started."""
     aborted_version: Annotated[int, Field(ge=1)] | None = None
-    """Version whose rollout was aborted; not retried until the spec changes or the herder.dev/retry annotation."""
+    """Version whose rollout was aborted, or which was rolled back after promotion (monitoring breach or the
+    herder.dev/rollback annotation); it is not rolled out again until the spec changes (a new generation) or a new
+    herder.dev/retry value."""
+    aborted_generation: Annotated[int, Field(ge=0)] | None = None
+    """metadata.generation when abortedVersion was recorded: a later generation retries the version."""
     last_known_good_version: Annotated[int, Field(ge=1)] | None = None
-    """Last version that completed a rollout and passed monitoring (the rollback target)."""
+    """Last version that completed a rollout and passed monitoring: the rollback target. With spec.monitoring, a
+    promoted version becomes last known-good after as many consecutive passing monitoring intervals as the largest
+    failureLimit of spec.monitoring.metrics (until then the previous good version stays here); without monitoring,
+    at promotion."""
+    monitoring_passed_intervals: Annotated[int, Field(ge=0)] | None = None
+    """Consecutive monitoring intervals in which every check of the stable version passed (a failed check resets it,
+    an inconclusive one keeps it); counts towards lastKnownGoodVersion."""
+    handled_requests: HandledRequests | None = None
+    """Request annotations already acted on."""
     last_rollback: Rollback | None = None
     """The last automated rollback."""
     analysis_metrics: MetricValues | None = None

@@ -12,11 +12,11 @@ import copy
 import datetime as dt
 import logging
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
-from herder.api.annotations import PROMOTE
-from herder.api.common import digest_hex, duration_ms, duration_seconds
+from herder.api.annotations import PROMOTE, RETRY, ROLLBACK
+from herder.api.common import MetricCheck, digest_hex, duration_ms, duration_seconds
 from herder.api.deployment import ModelDeploymentSpec
 from herder.controllers import children, lookups
 from herder.controllers.conditions import Cond, now_rfc3339
@@ -24,7 +24,17 @@ from herder.controllers.context import ObjKey, OperatorContext
 from herder.controllers.modelversion import versions_of
 from herder.controllers.scaffold import Outcome, parse_spec_as
 from herder.monitoring.builtin import Target, scrape
-from herder.policy.analysis import Measurement, evaluate, inconclusive, interval_delta, measure
+from herder.policy.analysis import (
+    IntervalResult,
+    Measurement,
+    Scrape,
+    evaluate,
+    inconclusive,
+    interval_delta,
+    measure,
+    unmeasurable,
+)
+from herder.policy.monitoring import required_passes, watch
 from herder.policy.rollout import Analysis, RolloutState, Step, decide
 from herder.resources.common import Owner
 from herder.resources.serving import (
@@ -97,8 +107,36 @@ def summarize(metrics: list[dict[str, Any]]) -> str:
                      for m in metrics) or "no measurement yet"
 
 
-def scrape_key(owner: Owner) -> tuple[str, str, str]:
-    return (owner.namespace, owner.name, "analysis")
+def scrape_key(owner: Owner, purpose: str = "analysis") -> tuple[str, str, str]:
+    """Where the previous scrape of a ModelDeployment's pods is remembered: analysis (canary) or monitoring."""
+    return (owner.namespace, owner.name, purpose)
+
+
+def without_time(metric: dict[str, Any]) -> dict[str, Any]:
+    """A status metric without measuredAt: an identical later measurement is not worth a status write."""
+    return {k: v for k, v in metric.items() if k != "measuredAt"}
+
+
+@dataclass(frozen=True)
+class Requests:
+    """Request annotations with a value not handled yet (None: no new request)."""
+
+    promote: str | None = None
+    retry: str | None = None
+    rollback: str | None = None
+
+
+def pending_requests(meta: dict[str, Any], status: dict[str, Any]) -> Requests:
+    """The request annotations whose value differs from the one recorded in status.handledRequests: a new value is
+    a new request (herder.api.annotations), so each acts once, also across operator restarts."""
+    annotations = meta.get("annotations") or {}
+    handled = status.get("handledRequests") or {}
+
+    def new(name: str, key: str) -> str | None:
+        value = annotations.get(key)
+        return value if value and value != handled.get(name) else None
+
+    return Requests(new("promote", PROMOTE), new("retry", RETRY), new("rollback", ROLLBACK))
 
 
 def format_time(epoch: float | None) -> str | None:
@@ -200,8 +238,8 @@ class ModelDeploymentController:
         status = body.get("status") or {}
         stable_version = status.get("stableVersion")
         steps = canary_steps(spec)
-        if steps is not None and stable_version is not None and stable_version in versions:
-            return self.rollout(spec, body, ctx, owner=owner, versions=versions, target=version, steps=steps,
+        if stable_version is not None and stable_version in versions:
+            return self.rollout(spec, body, ctx, owner=owner, versions=versions, target=version, steps=steps or [],
                                 total=replicas, base_params=base_params, ok=ok, deps=deps)
         ref = model_ref(spec.model.name, mv)
         params = replace(base_params, env=injected_env(mv))
@@ -260,7 +298,8 @@ class ModelDeploymentController:
     def rollout(self, spec: ModelDeploymentSpec, body: dict[str, Any], ctx: OperatorContext, *, owner: Owner,
                 versions: dict[int, dict[str, Any]], target: int, steps: list[Step], total: int,
                 base_params: ServingParams, ok: Cond, deps: set[ObjKey]) -> Outcome:
-        """A canary rollout of ``target`` beside the stable version (see herder.policy.rollout)."""
+        """A rollout of ``target`` beside the stable version (see herder.policy.rollout; no steps: in place), the
+        request annotations, and monitoring of the stable version once no rollout is in progress."""
         meta = body["metadata"]
         status = body.get("status") or {}
         generation = meta.get("generation")
@@ -268,24 +307,50 @@ class ModelDeploymentController:
             stable_version=status.get("stableVersion"), canary_version=status.get("canaryVersion"),
             canary_weight=status.get("canaryWeight"), current_step=status.get("currentStep"),
             step_started_at=parse_time(status.get("stepStartedAt")), aborted_version=status.get("abortedVersion"))
+        stable_before = state.stable_version
+        assert stable_before is not None
+        lkg: int | None = status.get("lastKnownGoodVersion")
         degraded = lookups.condition(body, "Degraded") or {}
-        # Aborted stays aborted until the spec changes: the Degraded condition is not re-written while aborted, so
-        # its observedGeneration is the generation the abort happened at.
-        retry = (state.aborted_version == target and degraded.get("status") == "True"
-                 and degraded.get("observedGeneration") != generation)
-        annotations = meta.get("annotations") or {}
-        promote = annotations.get(PROMOTE) == str(target)
-        now = time.time()
+        events: list[tuple[str, str, str]] = []
         fields: dict[str, Any] = {}
-        analysis: Analysis | None = None
-        analysis_message = ""
-        in_step = (state.canary_version == target and state.current_step is not None
-                   and state.current_step < len(steps) and not (state.aborted_version == target and not retry))
-        if spec.analysis is not None:
-            analysis, analysis_message, metrics = self.analyse(ctx, spec, owner=owner, status=status, target=target,
-                                                               state=state, now=now, in_step=in_step)
-            if metrics is not None:
-                fields["analysisMetrics"] = metrics
+        now = time.time()
+        req = pending_requests(meta, status)
+        handled = dict(status.get("handledRequests") or {})
+        in_progress = (state.canary_version == target and state.current_step is not None
+                       and state.aborted_version != target)
+        # Aborted stays aborted until the spec changes (a generation after the abort) or a new herder.dev/retry.
+        aborted_generation = status.get("abortedGeneration", degraded.get("observedGeneration"))
+        retry = state.aborted_version == target and (req.retry is not None or aborted_generation != generation)
+        if req.retry is not None:
+            handled["retry"] = req.retry
+            events.append(("Normal", "RetryRequested", f"herder.dev/retry={req.retry!r}: rolling out version "
+                                                       f"{target} again") if state.aborted_version == target else
+                          ("Normal", "RequestIgnored", f"herder.dev/retry={req.retry!r}: version {target} was not "
+                                                       f"aborted, nothing to retry"))
+        promote = False
+        if req.promote is not None and (not req.promote.isdigit() or (int(req.promote) == target and in_progress)):
+            # a version number waits for that version's rollout; any other value is a request now or never
+            promote = in_progress
+            handled["promote"] = req.promote
+            if not in_progress:
+                events.append(("Normal", "RequestIgnored", f"herder.dev/promote={req.promote!r}: no rollout in "
+                                                           f"progress"))
+        manual_abort: str | None = None
+        stable_rollback: tuple[int, str, str] | None = None
+        if req.rollback is not None:
+            handled["rollback"] = req.rollback
+            if in_progress:
+                manual_abort = req.rollback
+            elif target == stable_before and lkg is not None and lkg != stable_before and lkg in versions:
+                stable_rollback = (lkg, "ManualRollback",
+                                   f"rolled back from version {stable_before} to the last known-good version {lkg} "
+                                   f"on the herder.dev/rollback annotation ({req.rollback!r})")
+            else:
+                events.append(("Warning", "RequestIgnored",
+                               f"herder.dev/rollback={req.rollback!r}: nothing to roll back to (stable version "
+                               f"{stable_before}, last known-good version {lkg})"))
+        fields["handledRequests"] = handled or None
+
         stable_name = deployment_name(owner, TRACK)
         live_stable = children.read(ctx, "Deployment", stable_name, owner.namespace)
         stable_rolled_to = None
@@ -293,15 +358,84 @@ class ModelDeploymentController:
             want = int((live_stable.get("spec") or {}).get("replicas") or 0)
             if deployment_ready(live_stable, want)[0]:
                 stable_rolled_to = int(live_stable["metadata"].get("labels", {}).get("herder.dev/model-version", 0))
+
+        # a check nobody can measure would hold a rollout forever: refuse to start one (the stable version serves)
+        problems = unmeasurable(spec.analysis.metrics, "spec.analysis.metrics") if spec.analysis else []
+        if problems and not in_progress and target not in (stable_before, state.aborted_version):
+            return self.hold(spec, body, ctx, owner=owner, live_stable=live_stable, ok=ok, deps=deps,
+                             fields=fields, events=events, reason="UnsupportedMetric",
+                             message=f"version {target} is not rolled out: " + "; ".join(problems))
+
+        # monitoring of the stable version, when no rollout is in progress
+        monitor_cond: Cond | None = None
+        requeue_monitor: float | None = None
+        quiet = state.canary_version is None and stable_rolled_to == stable_before and stable_rollback is None and (
+            target == stable_before or (state.aborted_version == target and not retry))
+        if spec.monitoring is not None and quiet:
+            mon = spec.monitoring
+            mproblems = unmeasurable(mon.metrics, "spec.monitoring.metrics")
+            if mproblems:
+                monitor_cond = Cond("Degraded", "True", "UnsupportedMetric",
+                                    "monitoring cannot run: " + "; ".join(mproblems))
+            else:
+                measured = self.monitor(ctx, spec, owner=owner, status=status, stable=stable_before)
+                if isinstance(measured, float):
+                    requeue_monitor = measured
+                else:
+                    requeue_monitor = duration_seconds(mon.interval)
+                    result, wire = measured
+                    stored = status.get("monitoringMetrics") or []
+                    if [without_time(m) for m in wire] != [without_time(m) for m in stored]:
+                        fields["monitoringMetrics"] = wire
+                    w = watch(result, stable=stable_before, last_known_good=lkg,
+                              passed_intervals=int(status.get("monitoringPassedIntervals") or 0),
+                              required=required_passes([c.failure_limit for c in mon.metrics]),
+                              on_breach=mon.on_breach if target == stable_before else "Alert")
+                    fields["monitoringPassedIntervals"] = w.passed_intervals
+                    fields["lastKnownGoodVersion"] = w.last_known_good
+                    log.info("%s/%s: monitoring of version %s: %s (%s)", owner.namespace, owner.name,
+                             stable_before, result.message, w.action)
+                    if w.proven:
+                        events.append(("Normal", "VersionProven", w.message))
+                    if w.action == "Rollback" and w.rollback_to is not None and w.rollback_to in versions:
+                        stable_rollback = (w.rollback_to, "MonitoringBreach", w.message)
+                    elif w.action in ("Alert", "Rollback"):
+                        monitor_cond = Cond("Degraded", "True", "MonitoringBreach", w.message)
+                    elif result.decision == "Pass" and degraded.get("reason") == "MonitoringBreach":
+                        monitor_cond = Cond("Degraded", "False", "Healthy",
+                                            f"monitoring of version {stable_before} passed again: {result.message}")
+        rollback_cond: Cond | None = None
+        if stable_rollback is not None:
+            to, reason, message = stable_rollback
+            state = RolloutState(stable_version=to, aborted_version=stable_before)
+            retry = False
+            fields["lastRollback"] = {"from": stable_before, "to": to, "reason": reason, "message": message[:4000],
+                                      "at": now_rfc3339()}
+            fields["monitoringPassedIntervals"] = None
+            fields["lastKnownGoodVersion"] = to
+            rollback_cond = Cond("Degraded", "True", reason, message)
+            events.append(("Warning", "RolledBack", message))
+            ctx.scrapes.forget(scrape_key(owner, "monitoring"))
+            log.warning("%s/%s: %s", owner.namespace, owner.name, message)
+
+        analysis: Analysis | None = None
+        analysis_message = ""
+        in_step = (state.canary_version == target and state.current_step is not None
+                   and state.current_step < len(steps) and not (state.aborted_version == target and not retry))
+        if spec.analysis is not None and steps:
+            analysis, analysis_message, metrics = self.analyse(ctx, spec, owner=owner, status=status, target=target,
+                                                               state=state, now=now, in_step=in_step)
+            if metrics is not None:
+                fields["analysisMetrics"] = metrics
         interval = duration_seconds(spec.analysis.interval) if spec.analysis else 30.0
         plan = decide(target=target, steps=steps, total=total, state=state, now=now, analysis=analysis,
                       analysis_message=analysis_message, interval=interval, stable_rolled_to=stable_rolled_to,
-                      retry=retry, promote=promote)
+                      retry=retry, promote=promote, rollback=manual_abort)
 
         def params_for(v: int) -> ServingParams:
             return replace(base_params, env=injected_env(versions[v]))
 
-        events = list(plan.events)
+        events += plan.events
         desired = build_serving_deployment(owner, TRACK, model_ref(spec.model.name, versions[plan.stable_serves]),
                                            plan.stable_replicas, params_for(plan.stable_serves))
         if spec.autoscaling:
@@ -314,12 +448,15 @@ class ModelDeploymentController:
         self.ensure_shared(ctx, spec, owner, total)
         s_want = int((dep.get("spec") or {}).get("replicas") or plan.stable_replicas)
         s_ready = int((dep.get("status") or {}).get("readyReplicas") or 0)
+        newly_aborted = plan.rollback is not None or stable_rollback is not None
         fields.update({
             "url": endpoint_url(meta, spec), "resolvedVersion": target,
             "stableVersion": plan.state.stable_version, "canaryVersion": plan.state.canary_version,
             "canaryWeight": plan.state.canary_weight, "currentStep": plan.state.current_step,
             "stepStartedAt": format_time(plan.state.step_started_at),
             "abortedVersion": plan.state.aborted_version,
+            "abortedGeneration": None if plan.state.aborted_version is None else
+            generation if newly_aborted else status.get("abortedGeneration", aborted_generation),
             "stable": {"version": plan.stable_serves, "replicas": s_want, "readyReplicas": s_ready},
         })
         c_ready = 0
@@ -334,13 +471,19 @@ class ModelDeploymentController:
             c_ready = int((cdep.get("status") or {}).get("readyReplicas") or 0)
             fields["canary"] = {"version": plan.canary_serves, "replicas": plan.canary_replicas,
                                 "readyReplicas": c_ready}
-        elif status.get("canary") is not None or status.get("canaryVersion") is not None:
+        elif status.get("canary") is not None:
             if children.delete(ctx, self.kind, "Deployment", deployment_name(owner, CANARY), owner.namespace):
                 events.append(("Normal", "CanaryDeleted", f"deleted Deployment {deployment_name(owner, CANARY)}"))
             ctx.scrapes.forget(scrape_key(owner))
             fields["canary"] = None
         if plan.phase == "Promoted":
-            fields["lastKnownGoodVersion"] = target
+            # without monitoring, completing the rollout is all a version can prove; with monitoring the previous
+            # good version stays the rollback target until this one passed its probation (policy/monitoring.py)
+            if spec.monitoring is None:
+                fields["lastKnownGoodVersion"] = target
+            else:
+                fields["monitoringPassedIntervals"] = None
+                ctx.scrapes.forget(scrape_key(owner, "monitoring"))
         if plan.rollback is not None:
             rb = plan.rollback
             fields["lastRollback"] = {"from": rb.from_version, "to": rb.to_version, "reason": rb.reason,
@@ -352,19 +495,85 @@ class ModelDeploymentController:
                      f"{s_ready}/{s_want} replicas serve version {plan.stable_serves}")
         conds = [ok, ready]
         if plan.phase in ("Progressing", "Promoting"):
-            conds += [Cond("Progressing", "True", "CanaryRollout", plan.message), HEALTHY]
+            conds += [Cond("Progressing", "True", "CanaryRollout" if steps else "RollingOut", plan.message), HEALTHY]
         elif plan.phase == "Aborted":
-            conds.append(Cond("Progressing", "False", "Aborted", plan.message))
-            if plan.rollback is not None:  # written once, at the abort (see ``retry`` above)
-                conds.append(Cond("Degraded", "True", "AnalysisFailed", plan.message))
+            if rollback_cond is not None:
+                conds += [Cond("Progressing", "False", "RolledBack", rollback_cond.message), rollback_cond]
+            else:
+                conds.append(Cond("Progressing", "False", "Aborted", plan.message))
+                if plan.rollback is not None:  # written once, at the abort
+                    conds.append(Cond("Degraded", "True", plan.rollback.reason, plan.message))
+                elif monitor_cond is not None and monitor_cond.status == "True":
+                    conds.append(monitor_cond)
         else:
             rolled = stable_rolled_to == plan.stable_serves and action == "unchanged"
-            conds += [Cond("Progressing", "False" if rolled else "True", "Stable" if rolled else "RollingOut",
-                           plan.message), HEALTHY]
+            conds.append(Cond("Progressing", "False" if rolled else "True", "Stable" if rolled else "RollingOut",
+                              plan.message))
+            if monitor_cond is not None:
+                conds.append(monitor_cond)
+            elif not (plan.phase == "Stable" and degraded.get("status") == "True"
+                      and degraded.get("reason") in ("MonitoringBreach", "UnsupportedMetric")
+                      and spec.monitoring is not None):
+                conds.append(HEALTHY)  # an alert stays until monitoring passes again
         requeue = plan.requeue_after
-        if requeue is None and plan.phase not in ("Aborted",) and stable_rolled_to != plan.stable_serves:
+        if requeue is None and stable_rolled_to != plan.stable_serves:
             requeue = 5.0
+        if spec.monitoring is not None and plan.phase in ("Stable", "Aborted", "Promoted"):
+            nxt = requeue_monitor if requeue_monitor is not None else duration_seconds(spec.monitoring.interval)
+            requeue = nxt if requeue is None else min(requeue, nxt)
         return Outcome(conds, fields=fields, depends_on=deps, events=events, requeue_after=requeue)
+
+    def hold(self, spec: ModelDeploymentSpec, body: dict[str, Any], ctx: OperatorContext, *, owner: Owner,
+             live_stable: dict[str, Any] | None, ok: Cond, deps: set[ObjKey], fields: dict[str, Any],
+             events: list[tuple[str, str, str]], reason: str, message: str) -> Outcome:
+        """Keep serving the stable version as it is and say why the target is not rolled out."""
+        st = (live_stable or {}).get("status") or {}
+        want = int(((live_stable or {}).get("spec") or {}).get("replicas") or 0)
+        ready_n = int(st.get("readyReplicas") or 0)
+        stable = (body.get("status") or {}).get("stableVersion")
+        conds = [ok, Cond("Ready", "True" if ready_n else "False", "Serving" if ready_n else "Progressing",
+                          f"{ready_n}/{want} replicas serve version {stable}"),
+                 Cond("Progressing", "False", reason, message)]
+        log.warning("%s/%s: %s", owner.namespace, owner.name, message)
+        return Outcome(conds, fields=fields, depends_on=deps, events=events)
+
+    def monitor(self, ctx: OperatorContext, spec: ModelDeploymentSpec, *, owner: Owner, status: dict[str, Any],
+                stable: int) -> tuple[IntervalResult, list[dict[str, Any]]] | float:
+        """One monitoring interval of the stable version's pods: (result, metrics for status), or the seconds until
+        the next measurement is due (no measurement: the interval has not elapsed, or this was the baseline scrape
+        after a promotion or an operator restart -- not a measurement, so nothing is written)."""
+        assert spec.monitoring is not None
+        checks = spec.monitoring.metrics
+        interval = duration_seconds(spec.monitoring.interval)
+        key = scrape_key(owner, "monitoring")
+        previous = ctx.scrapes.get(key, stable)
+        mono = time.monotonic()
+        if previous is not None and mono - previous.at < interval * 0.95:
+            return float(max(0.5, interval - (mono - previous.at)))
+        current = scrape(self.pod_targets(ctx, owner, TRACK, stable), stable)
+        ctx.scrapes.put(key, stable, current)
+        if previous is None:
+            return float(interval)
+        stored = [m for m in status.get("monitoringMetrics") or [] if m.get("version") == stable]
+        failures = {m["name"]: int(m.get("consecutiveFailures") or 0) for m in stored}
+        result = evaluate(checks, self.measurements(checks, previous, current), failures)
+        if current.unreachable:
+            result = replace(result, message=result.message + "; unreachable pods: " + ", ".join(current.unreachable))
+        return result, [r.wire(now_rfc3339(), stable) for r in result.checks]
+
+    def pod_targets(self, ctx: OperatorContext, owner: Owner, track: str, version: int) -> list[Target]:
+        pods = ctx.clients.core.list_namespaced_pod(
+            owner.namespace, label_selector=f"herder.dev/serving={owner.name},herder.dev/track={track},"
+                                            f"herder.dev/model-version={version}")
+        return [Target(f"{p.metadata.name}/{p.metadata.uid}", p.status.pod_ip) for p in pods.items
+                if p.status and p.status.pod_ip and p.status.phase == "Running"
+                and not p.metadata.deletion_timestamp]
+
+    def measurements(self, checks: list[MetricCheck], previous: Scrape, current: Scrape) -> dict[str, Measurement]:
+        delta = interval_delta(previous, current)
+        seconds = current.at - previous.at
+        return {c.name: measure(c.metric or "", delta, seconds) if c.provider == "Builtin" else
+                Measurement(None, 0, "the Prometheus provider is not implemented yet") for c in checks}
 
     def analyse(self, ctx: OperatorContext, spec: ModelDeploymentSpec, *, owner: Owner, status: dict[str, Any],
                 target: int, state: RolloutState, now: float, in_step: bool
@@ -390,24 +599,14 @@ class ModelDeploymentController:
                                                           if m["name"] in names):
                 return "Pass", "", None
             return "Wait", summarize(stored), None
-        pods = ctx.clients.core.list_namespaced_pod(
-            owner.namespace, label_selector=f"herder.dev/serving={owner.name},herder.dev/track={CANARY},"
-                                            f"herder.dev/model-version={target}")
-        targets = [Target(f"{p.metadata.name}/{p.metadata.uid}", p.status.pod_ip) for p in pods.items
-                   if p.status and p.status.pod_ip and p.status.phase == "Running"]
-        current = scrape(targets, target)
+        current = scrape(self.pod_targets(ctx, owner, CANARY, target), target)
         ctx.scrapes.put(key, target, current)
         failures = {m["name"]: int(m.get("consecutiveFailures") or 0) for m in stored}
         if previous is None:
             result = inconclusive(checks, failures, "first measurement of this rollout in this operator process: "
                                                     "baseline scrape taken")
         else:
-            delta = interval_delta(previous, current)
-            seconds = current.at - previous.at
-            measurements = {c.name: measure(c.metric or "", delta, seconds) if c.provider == "Builtin" else
-                            Measurement(None, 0, "the Prometheus provider is not implemented yet")
-                            for c in checks}
-            result = evaluate(checks, measurements, failures)
+            result = evaluate(checks, self.measurements(checks, previous, current), failures)
         wire = [r.wire(now_rfc3339(), target) for r in result.checks]
         message = result.message
         if current.unreachable:

@@ -121,7 +121,7 @@ def measure(metric: str, delta: Counters, seconds: float) -> Measurement:
     requests = int(delta.requests)
     if metric == "ErrorRate":
         if requests <= 0:
-            return Measurement(None, 0, "no inference requests reached the canary in the interval")
+            return Measurement(None, 0, "no inference requests reached the measured pods in the interval")
         return Measurement(Decimal(int(delta.errors)) / Decimal(requests), requests,
                            f"{int(delta.errors)} of {requests} requests failed (5xx)")
     if metric == "RequestRate":
@@ -142,6 +142,18 @@ def measure(metric: str, delta: Counters, seconds: float) -> Measurement:
         return Measurement(Decimal(int(delta.correct)) / Decimal(labelled), labelled,
                            f"{int(delta.correct)} of {labelled} labelled predictions correct")
     return Measurement(None, 0, f"{metric} is not measured by rollout analysis yet")
+
+
+def unmeasurable(checks: Sequence[MetricCheck], field: str) -> list[str]:
+    """Problems with checks the operator cannot measure, each naming the field and its value (``field`` is e.g.
+    ``spec.analysis.metrics``). Such a check would stay Inconclusive forever -- a rollout that can never pass, or
+    monitoring that never proves a version -- so it is reported up front instead of measured."""
+    out = []
+    for i, c in enumerate(checks):
+        if c.provider == "Builtin" and c.metric not in MEASURED:
+            out.append(f"{field}[{i}].metric: {c.metric} (check {c.name!r}) is not measured by the builtin provider "
+                       f"during rollouts and monitoring yet; measurable: {', '.join(sorted(MEASURED))}")
+    return out
 
 
 def verdict(check: MetricCheck, m: Measurement) -> Verdict:

@@ -13,6 +13,10 @@ States (derived, no phase field):
 - Promoting: currentStep == len(steps): the stable track rolls to the target (at full size) while the canary keeps
   serving; once the stable track is rolled, stableVersion = target and the canary goes;
 - Aborted: target == abortedVersion: stable at full size with the old version, no canary, until a retry.
+
+With no steps (no strategy: the version is replaced in place) a rollout goes straight to Promoting, with no canary
+Deployment: the stable track rolls (readiness-gated) and the same Promoted / Aborted bookkeeping applies, so a
+manual rollback, the abort record and monitoring work the same way with or without a canary.
 """
 
 from __future__ import annotations
@@ -73,13 +77,16 @@ class Plan:
 
 def decide(*, target: int, steps: list[Step], total: int, state: RolloutState, now: float,
            analysis: Analysis | None, analysis_message: str = "", interval: float = 30.0,
-           stable_rolled_to: int | None = None, retry: bool = False, promote: bool = False) -> Plan:
+           stable_rolled_to: int | None = None, retry: bool = False, promote: bool = False,
+           rollback: str | None = None) -> Plan:
     """The next step of a canary rollout of ``target``.
 
     ``analysis``: the latest analysis of the canary in the current step (None when no analysis is configured);
     ``stable_rolled_to``: the version the stable Deployment has fully rolled out (None while rolling);
     ``retry``: the user asked to roll out an aborted version again (a new spec generation or retry annotation);
-    ``promote``: the user asked to skip the remaining steps.
+    ``promote``: the user asked to skip the remaining steps;
+    ``rollback``: the user asked to roll back (the herder.dev/rollback value): a rollout in progress is aborted with
+    reason ManualRollback (outside a rollout the controller handles it: see ``roll_back_stable``).
     """
     s = state
     stable = s.stable_version
@@ -99,7 +106,24 @@ def decide(*, target: int, steps: list[Step], total: int, state: RolloutState, n
                                        step_started_at=None), stable, total, None, 0,
                     f"rollout of version {target} was aborted; serving version {stable} (change the spec or the "
                     f"herder.dev/retry annotation to try again)")
-    if s.canary_version != target or s.current_step is None or s.step_started_at is None:
+    in_progress = s.canary_version == target and s.current_step is not None and s.step_started_at is not None
+    if rollback is not None and in_progress:
+        aborted = RolloutState(stable_version=stable, aborted_version=target)
+        where = (f"at step {s.current_step + 1}/{len(steps)}" if s.current_step is not None
+                 and s.current_step < len(steps) else "while promoting")
+        message = f"rollout of version {target} aborted {where} on the herder.dev/rollback annotation " \
+                  f"({rollback!r}); serving version {stable}"
+        return Plan("Aborted", aborted, stable, total, None, 0, message,
+                    rollback=Rollback(target, stable, "ManualRollback", message),
+                    events=(("Warning", "RolloutAborted", message),))
+    if not in_progress and not steps:  # in place: the stable track rolls to the target, no canary
+        st = RolloutState(stable_version=stable, canary_version=target, current_step=0, step_started_at=now)
+        return Plan("Promoting", st, target, total, None, 0, f"replacing version {stable} with {target} in place",
+                    requeue_after=2.0,
+                    events=(("Normal", "RolloutStarted",
+                             f"rolling out version {target} in place (no canary strategy), stable version "
+                             f"{stable}"),))
+    if not in_progress:
         first = steps[0]
         st = RolloutState(stable_version=stable, canary_version=target, canary_weight=first.weight, current_step=0,
                           step_started_at=now, aborted_version=None)
@@ -111,12 +135,19 @@ def decide(*, target: int, steps: list[Step], total: int, state: RolloutState, n
                              f"rolling out version {target} over {len(steps)} step(s), stable version {stable}; "
                              f"step 1 at weight {first.weight}%"),))
     i = s.current_step
+    assert i is not None
+    assert s.step_started_at is not None
     if i >= len(steps):  # promoting: the stable track rolls to the target while the canary keeps serving
         if stable_rolled_to == target:
             done = RolloutState(stable_version=target)
             return Plan("Promoted", done, target, total, None, 0, f"version {target} promoted to stable",
                         events=(("Normal", "RolloutPromoted",
-                                 f"version {target} promoted: stable now serves it at 100%, canary removed"),))
+                                 f"version {target} promoted: stable now serves it at 100%"
+                                 + (", canary removed" if steps else "")),))
+        if not steps:
+            return Plan("Promoting", s, target, total, None, 0,
+                        f"replacing version {stable} with {target} in place: rolling the stable track",
+                        requeue_after=2.0)
         _, cr = split_replicas(total, steps[-1].weight)
         return Plan("Promoting", s, target, total, target, cr,
                     f"promoting version {target}: rolling the stable track", requeue_after=2.0)

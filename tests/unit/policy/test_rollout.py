@@ -113,3 +113,44 @@ def test_a_restarted_operator_resumes_the_step_from_status() -> None:
 def test_a_target_change_mid_rollout_restarts_at_step_one() -> None:
     p = decide(target=3, steps=STEPS, total=4, state=at_step(1), now=150, analysis="Pass")
     assert p.state.canary_version == 3 and p.state.current_step == 0
+
+
+def test_a_manual_rollback_aborts_a_rollout_in_progress() -> None:
+    p = decide(target=2, steps=STEPS, total=4, state=at_step(1), now=105, analysis="Wait",
+               rollback="2026-01-01T00:00:00Z")
+    assert (p.phase, p.state) == ("Aborted", RolloutState(stable_version=1, aborted_version=2))
+    assert (p.stable_serves, p.stable_replicas, p.canary_serves) == (1, 4, None)
+    assert p.rollback is not None and p.rollback.reason == "ManualRollback"
+    assert "step 2/2" in p.rollback.message and "herder.dev/rollback" in p.rollback.message
+    # while promoting too
+    promoting = RolloutState(stable_version=1, canary_version=2, canary_weight=50, current_step=2,
+                             step_started_at=100)
+    q = decide(target=2, steps=STEPS, total=4, state=promoting, now=105, analysis=None, rollback="x")
+    assert (q.phase, q.stable_serves) == ("Aborted", 1) and "while promoting" in q.message
+
+
+def test_without_steps_a_new_version_rolls_in_place_with_the_same_bookkeeping() -> None:
+    p = decide(target=2, steps=[], total=2, state=STABLE, now=100, analysis=None)
+    assert (p.phase, p.stable_serves, p.stable_replicas, p.canary_serves) == ("Promoting", 2, 2, None)
+    assert p.state.canary_version == 2 and p.events[0][1] == "RolloutStarted"
+    rolling = decide(target=2, steps=[], total=2, state=p.state, now=101, analysis=None, stable_rolled_to=1)
+    assert (rolling.phase, rolling.canary_serves, rolling.events) == ("Promoting", None, ())
+    done = decide(target=2, steps=[], total=2, state=p.state, now=102, analysis=None, stable_rolled_to=2)
+    assert (done.phase, done.state) == ("Promoted", RolloutState(stable_version=2))
+    # a manual rollback while it rolls puts the old version back and records the abort
+    back = decide(target=2, steps=[], total=2, state=p.state, now=101, analysis=None, rollback="now")
+    assert (back.phase, back.stable_serves, back.state.aborted_version) == ("Aborted", 1, 2)
+
+
+def test_resume_at_every_step_from_status_alone() -> None:
+    """What a restarted operator sees at each step: the same state in, the same Deployments out, no new Event
+    (so no second RolloutStarted and no second canary)."""
+    steps = [Step(25, 10.0), Step(50, 10.0)]
+    promoting = RolloutState(stable_version=1, canary_version=2, canary_weight=50, current_step=2,
+                             step_started_at=100)
+    aborted = RolloutState(stable_version=1, aborted_version=2)
+    cases = [(at_step(0), "Progressing", (3, 1)), (at_step(1), "Progressing", (2, 2)),
+             (promoting, "Promoting", (4, 2)), (aborted, "Aborted", (4, 0))]
+    for state, phase, replicas in cases:
+        p = decide(target=2, steps=steps, total=4, state=state, now=104, analysis="Wait", stable_rolled_to=1)
+        assert (p.phase, p.state, (p.stable_replicas, p.canary_replicas), p.events) == (phase, state, replicas, ())
