@@ -2,7 +2,9 @@
 
 Each scrape reads every given pod (short timeout; an unreachable pod is named, not fatal) and keeps, per pod, the
 counters of one model version: inference requests and 5xx answers (``herder_requests_total``), the latency
-histogram (``herder_request_duration_seconds``) and feedback outcomes (``herder_feedback_total``). The previous
+histogram (``herder_request_duration_seconds``) and feedback outcomes (``herder_feedback_total``); and, for drift
+(:func:`scrape_with_bins`), the per-(feature, bin) input counts (``herder_feature_bin_total``) and the prediction
+class counts (``herder_predictions_total``) or value bins (``herder_prediction_bin_total``). The previous
 scrape of each ModelDeployment lives in :class:`ScrapeMemory` (in the operator's context, not a module global), so
 every interval compares two scrapes; after an operator restart there is no previous scrape and the first interval
 is inconclusive.
@@ -19,6 +21,7 @@ from dataclasses import dataclass
 from prometheus_client.parser import text_string_to_metric_families
 
 from herder.policy.analysis import Counters, Scrape
+from herder.policy.drift import BinCounts, DriftScrape
 
 SCRAPE_TIMEOUT_SECONDS = 2.0
 METRICS_PORT = 8080
@@ -56,6 +59,40 @@ def parse_counters(text: str, version: int) -> Counters:
     return Counters(requests, errors, tuple(sorted(buckets.items())), correct, incorrect)
 
 
+def parse_bins(text: str, version: int) -> BinCounts:
+    """The drift counters of ``version`` in one exposition text: rows per (feature, bin index), predictions per
+    class (classification) or per bin of the predicted value (regression). Bins are dense by index (a bin the
+    text does not name counts 0)."""
+    want = str(version)
+    features: dict[str, dict[int, float]] = {}
+    classes: dict[str, float] = {}
+    pbins: dict[int, float] = {}
+    for family in text_string_to_metric_families(text):
+        if family.name not in {"herder_feature_bin", "herder_predictions", "herder_prediction_bin"}:
+            continue
+        for s in family.samples:
+            if s.labels.get("version") != want or not s.name.endswith("_total"):
+                continue
+            if s.name == "herder_feature_bin_total":
+                per = features.setdefault(s.labels["feature"], {})
+                b = int(s.labels["bin"])
+                per[b] = per.get(b, 0.0) + s.value
+            elif s.name == "herder_predictions_total":
+                classes[s.labels["class"]] = classes.get(s.labels["class"], 0.0) + s.value
+            elif s.name == "herder_prediction_bin_total":
+                b = int(s.labels["bin"])
+                pbins[b] = pbins.get(b, 0.0) + s.value
+    return BinCounts({name: _dense(per) for name, per in features.items()}, classes, _dense(pbins))
+
+
+def _dense(by_index: dict[int, float]) -> tuple[float, ...]:
+    if not by_index:
+        return ()
+    if min(by_index) < 0:
+        raise ValueError(f"negative bin index {min(by_index)}")
+    return tuple(by_index.get(i, 0.0) for i in range(max(by_index) + 1))
+
+
 def fetch(ip: str, timeout: float = SCRAPE_TIMEOUT_SECONDS) -> str:
     with urllib.request.urlopen(f"http://{ip}:{METRICS_PORT}/metrics", timeout=timeout) as r:
         return str(r.read().decode())
@@ -63,14 +100,27 @@ def fetch(ip: str, timeout: float = SCRAPE_TIMEOUT_SECONDS) -> str:
 
 def scrape(targets: Iterable[Target], version: int, clock: Callable[[], float] = time.monotonic,
            get: Callable[[str], str] = fetch) -> Scrape:
+    """The request/latency/feedback counters of every pod (see :func:`scrape_with_bins` for drift too)."""
+    return scrape_with_bins(targets, version, clock, get)[0]
+
+
+def scrape_with_bins(targets: Iterable[Target], version: int, clock: Callable[[], float] = time.monotonic,
+                     get: Callable[[str], str] = fetch) -> tuple[Scrape, DriftScrape]:
+    """One read of every pod's /metrics, as the rollout counters and the drift counters (same pods, same moment,
+    same unreachable list). Per-pod window counts: :func:`herder.policy.drift.window_counts`."""
     pods: dict[str, Counters] = {}
+    bins: dict[str, BinCounts] = {}
     unreachable: list[str] = []
     for t in targets:
         try:
-            pods[t.pod] = parse_counters(get(t.ip), version)
-        except (OSError, ValueError) as e:
+            text = get(t.ip)
+            counters, counts = parse_counters(text, version), parse_bins(text, version)
+        except (OSError, ValueError, KeyError) as e:
             unreachable.append(f"{t.pod.split('/')[0]} ({type(e).__name__}: {e})")
-    return Scrape(clock(), pods, tuple(unreachable))
+            continue
+        pods[t.pod], bins[t.pod] = counters, counts
+    at, missing = clock(), tuple(unreachable)
+    return Scrape(at, pods, missing), DriftScrape(at, bins, missing)
 
 
 @dataclass(frozen=True)
@@ -85,6 +135,7 @@ class ScrapeMemory:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._last: dict[tuple[str, str, str], Remembered] = {}
+        self._bins: dict[tuple[str, str, str], tuple[int, DriftScrape]] = {}
 
     def get(self, key: tuple[str, str, str], version: int) -> Scrape | None:
         with self._lock:
@@ -95,6 +146,17 @@ class ScrapeMemory:
         with self._lock:
             self._last[key] = Remembered(version, s)
 
+    def get_bins(self, key: tuple[str, str, str], version: int) -> DriftScrape | None:
+        """The remembered drift scrape (kept apart from the rollout scrape: drift windows are longer)."""
+        with self._lock:
+            r = self._bins.get(key)
+        return r[1] if r is not None and r[0] == version else None
+
+    def put_bins(self, key: tuple[str, str, str], version: int, s: DriftScrape) -> None:
+        with self._lock:
+            self._bins[key] = (version, s)
+
     def forget(self, key: tuple[str, str, str]) -> None:
         with self._lock:
             self._last.pop(key, None)
+            self._bins.pop(key, None)
