@@ -65,7 +65,8 @@ class _Api:
             def patch(name: str, ns: str, body: dict[str, Any], **kw: Any) -> Any:
                 return custom.patch_namespaced_custom_object(g, v, ns, p, name, body, **kw)
 
-            self.read: Callable[..., Any] = lambda name, ns: custom.get_namespaced_custom_object(g, v, ns, p, name)
+            self.read: Callable[..., Any] = lambda name, ns, **kw: custom.get_namespaced_custom_object(
+                g, v, ns, p, name, **kw)
             self.create: Callable[..., Any] = lambda ns, body: custom.create_namespaced_custom_object(
                 g, v, ns, p, body)
             self.patch: Callable[..., Any] = patch
