@@ -17,7 +17,8 @@ ROOT = Path(__file__).resolve().parents[3]
 CHART = ROOT / "charts" / "herder"
 
 NAMESPACED = ("--set", "watchNamespaces={team-a,team-b}")
-EVERYTHING = ("--set", "metrics.serviceMonitor.enabled=true", "--set", "storage.s3.uri=s3://ml-artifacts/herder",
+EVERYTHING = ("--set", "prometheus.url=http://prometheus-server.monitoring.svc:9090",
+              "--set", "metrics.serviceMonitor.enabled=true", "--set", "storage.s3.uri=s3://ml-artifacts/herder",
               "--set", "storage.s3.secretName=herder-s3", "--set", "image.digest=sha256:" + "a" * 64,
               "--set", "operator.verbose=true")
 MODES = {"default": (), "namespaced": NAMESPACED, "everything": EVERYTHING + NAMESPACED}
@@ -218,6 +219,7 @@ def test_operator_deployment(helm: str) -> None:
     assert env["HERDER_HERDER_IMAGE"] == c["image"]
     assert env["HERDER_METRICS_PORT"] == "8081"
     assert env["HERDER_WATCH_NAMESPACES"] == ""
+    assert "HERDER_PROMETHEUS_URL" not in env, "no Prometheus unless prometheus.url is set"
     assert "envFrom" not in c
     svc = one(docs, "Service")
     assert svc["spec"]["ports"] == [{"name": "metrics", "port": 8081, "targetPort": "metrics", "protocol": "TCP"}]
@@ -232,6 +234,7 @@ def test_everything_on(helm: str) -> None:
     env = {e["name"]: e.get("value") for e in c["env"]}
     assert env["HERDER_STORAGE_URI"] == "s3://ml-artifacts/herder"
     assert env["HERDER_STORAGE_SECRET"] == "herder-s3"
+    assert env["HERDER_PROMETHEUS_URL"] == "http://prometheus-server.monitoring.svc:9090"
     assert c["envFrom"] == [{"secretRef": {"name": "herder-s3"}}]
     assert "--verbose" in c["args"]
     sm = one(docs, "ServiceMonitor")
@@ -268,6 +271,7 @@ def test_notes_and_readme_document_crd_upgrades(helm: str) -> None:
     (("--set", "image.digest=latest"), "/image/digest"),
     (("--set", "replica=1"), "replica"),
     (("--set", "operator.maxWorkers=0"), "/operator/maxWorkers"),
+    (("--set", "prometheus.url=prometheus:9090"), "/prometheus/url"),
 ])
 def test_schema_rejects_bad_values_naming_the_field(helm: str, values: tuple[str, ...], field: str) -> None:
     result = helm_run(helm, "template", "herder", str(CHART), *values)
