@@ -15,8 +15,8 @@ What the answer means:
   :func:`measure` never raises for these: a monitoring outage must not break the reconcile of a ModelDeployment.
 
 Samples (what ``minSamples`` compares with): one number carries no sample count, so after a value the provider asks a
-second, fixed query -- the inference requests the pods of this version answered in the window,
-``sum(increase(herder_requests_total{namespace=..., deployment=..., version=...}[window]))`` (:data:`SAMPLES_QUERY`,
+second, fixed query -- the inference requests the pods of this version answered in the window (:data:`SAMPLES_QUERY`:
+``sum(increase(herder_requests_total{namespace=..., deployment=..., version=..., protocol!="feedback"}[window]))``,
 which relies on the scrape labels recommended in docs/prometheus.md). ``minSamples`` therefore means the same as for
 builtin checks: fewest requests in the window for a conclusive measurement. When that count is unknown (no such
 series, or the second query failed) samples is 0, which only matters when ``minSamples`` is set -- then the check
@@ -54,7 +54,7 @@ PLACEHOLDERS = ("namespace", "deployment", "version", "window")
 _SAFE_LABEL_VALUE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 SAMPLES_QUERY = ('sum(increase(herder_requests_total{namespace="{{namespace}}",deployment="{{deployment}}",'
-                 'version="{{version}}"}[{{window}}]))')
+                 'version="{{version}}",protocol!="feedback"}[{{window}}]))')
 """Inference requests answered by the pods of one version in the window: the ``samples`` of a Prometheus check."""
 
 

@@ -12,9 +12,12 @@ import urllib.parse
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
+from localcluster.prometheus import pod_targets, serving_scrape_config
 
 from herder.api.common import MetricCheck
 from herder.controllers.config import OperatorConfig
@@ -75,7 +78,8 @@ class FakePrometheus:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
+                                       daemon=True)
         self.thread.start()
 
     @property
@@ -183,8 +187,8 @@ def test_measure_posts_the_rendered_query_and_counts_requests(serve: Callable[..
     assert m.message == "119 requests to version 3 in 30s"
     value_query, samples_query = fake.queries
     assert value_query == render(ERROR_RATE, namespace="shop", deployment="iris", version=3, window_seconds=30)
-    assert samples_query == ('sum(increase(herder_requests_total{namespace="shop",deployment="iris",version="3"}'
-                             '[30s]))')
+    assert samples_query == ('sum(increase(herder_requests_total{namespace="shop",deployment="iris",version="3"'
+                             ',protocol!="feedback"}[30s]))')
     assert fake.paths == ["/api/v1/query"] * 2
     assert fake.forms[0]["timeout"] == "5s"  # Prometheus stops evaluating when the client stops waiting
 
@@ -283,3 +287,34 @@ def test_url_from_env_and_flag(monkeypatch: pytest.MonkeyPatch) -> None:
     assert OperatorConfig.from_env().prometheus_url == "http://prometheus.monitoring:9090"
     flag = parse_args(["--prometheus-url", "http://127.0.0.1:9090"]).prometheus_url
     assert OperatorConfig.from_env(prometheus_url=flag).prometheus_url == "http://127.0.0.1:9090"
+
+
+# ------------------------------------------------------------------------------------------------ scrape config
+DOC = Path(__file__).resolve().parents[3] / "docs" / "prometheus.md"
+
+
+def test_the_doc_recommends_the_relabelling_the_real_prometheus_test_uses() -> None:
+    blocks = re.findall(r"```yaml\n(.*?)```", DOC.read_text(), re.DOTALL)
+    (job,) = next(yaml.safe_load(b)["scrape_configs"] for b in blocks if "scrape_configs" in b)
+    assert job["kubernetes_sd_configs"] == [{"role": "pod"}]
+    expected = serving_scrape_config({"role": "pod"}, job["scrape_interval"])
+    assert job == expected
+
+
+def test_pod_discovery_gives_the_labels_kubernetes_sd_gives() -> None:
+    pod = {"metadata": {"name": "iris-canary-abc", "namespace": "shop", "uid": "u1",
+                        "labels": {"herder.dev/serving": "iris", "herder.dev/track": "canary",
+                                   "herder.dev/model-version": "3"}},
+           "spec": {"nodeName": "n1", "containers": [{"name": "server", "ports": [
+               {"name": "http", "containerPort": 8080, "protocol": "TCP"}]}]},
+           "status": {"podIP": "127.70.0.5", "phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}}
+    (group,) = pod_targets(pod)
+    assert group["targets"] == ["127.70.0.5:8080"]
+    labels = group["labels"]
+    assert labels["__meta_kubernetes_pod_label_herder_dev_serving"] == "iris"
+    assert labels["__meta_kubernetes_pod_label_herder_dev_model_version"] == "3"
+    assert labels["__meta_kubernetes_pod_labelpresent_herder_dev_track"] == "true"
+    assert labels["__meta_kubernetes_pod_container_port_name"] == "http"
+    assert (labels["__meta_kubernetes_namespace"], labels["__meta_kubernetes_pod_phase"],
+            labels["__meta_kubernetes_pod_ready"]) == ("shop", "Running", "true")
+    assert pod_targets({**pod, "status": {"phase": "Pending"}}) == []  # no IP yet: no target
