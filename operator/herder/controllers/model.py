@@ -13,7 +13,7 @@ from herder.controllers import children
 from herder.controllers.conditions import Cond, now_rfc3339
 from herder.controllers.context import ObjKey, OperatorContext
 from herder.controllers.modelversion import versions_of
-from herder.controllers.retraining import reconcile_retraining
+from herder.controllers.retraining import merge_patchable, reconcile_retraining
 from herder.controllers.scaffold import Outcome, parse_spec_as
 
 MAX_HISTORY = 200
@@ -88,7 +88,7 @@ class ModelController:
             "aliases": aliases or None, "history": history[-MAX_HISTORY:] or None,
             "productionMetrics": (versions[prod].get("spec", {}).get("metrics") or None)
             if prod in versions else None,
-            "retraining": retrain.status,
+            "retraining": merge_patchable(status.get("retraining"), retrain.status),
         }
         msg = f"{len(versions)} version(s)" + (f", production v{prod}" if prod else ", no production version yet")
         return Outcome([Cond("Ready", "True", "Registered", msg), *retrain.conditions], fields=fields,

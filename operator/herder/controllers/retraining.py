@@ -109,6 +109,14 @@ def read_training_job(ctx: OperatorContext, ns: str, name: str) -> dict[str, Any
         raise
 
 
+def merge_patchable(old: dict[str, Any] | None, new: dict[str, Any] | None) -> dict[str, Any] | None:
+    """``new`` with an explicit None for every key of ``old`` it drops: status is written as a JSON merge patch,
+    where a nested key that is merely absent is kept (an inFlight that finished would never clear)."""
+    if not old or new is None:
+        return new
+    return {**{k: None for k in old if k not in new}, **new}
+
+
 def reconcile_retraining(spec: ModelSpec, body: dict[str, Any], ctx: OperatorContext, now: dt.datetime,
                          breaches: list[Breach] | None = None) -> RetrainOutcome:
     meta = body["metadata"]

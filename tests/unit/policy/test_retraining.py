@@ -278,3 +278,14 @@ def test_the_retrain_training_job_is_the_template_on_the_retraining_data_owned_b
     assert isinstance(spec, ModelSpec)
     tj = build_training_job(spec, body, "iris-retrain-1", d, "herder.dev/v1alpha1")
     assert tj["spec"]["datasetRef"] == {"name": "iris", "digest": "sha256:" + "a" * 64}  # the template's pin
+
+
+def test_cleared_bookkeeping_is_written_as_explicit_nulls() -> None:
+    """Status is a JSON merge patch: a finished retrain's inFlight must be sent as null to go away."""
+    from herder.controllers.retraining import merge_patchable
+
+    old = {"inFlight": "iris-retrain-1", "started": 1}
+    assert merge_patchable(old, {"started": 1}) == {"inFlight": None, "started": 1}
+    assert merge_patchable({"inFlight": None, "started": 1}, {"started": 1}) == {"inFlight": None, "started": 1}
+    assert merge_patchable(None, {"started": 1}) == {"started": 1}
+    assert merge_patchable(old, None) is None
