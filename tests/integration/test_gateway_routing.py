@@ -28,7 +28,7 @@ from herder.api.parsing import parse_spec
 from herder.controllers.config import OperatorConfig
 from herder.controllers.context import Clients, OperatorContext
 from herder.controllers.metrics import OperatorMetrics
-from herder.controllers.traffic import TrafficRoutingError, httproutes_served, route
+from herder.controllers.traffic import TrafficRoutingError, httproutes_served, route, unroute
 from herder.resources.common import Owner
 from tests.integration.k8s import helm, wait_until
 
@@ -269,3 +269,22 @@ def test_without_rbac_for_httproutes_the_error_says_how_to_grant_it(
     assert err.value.reason == "GatewayAPIForbidden"
     assert "rbac.gatewayAPI=true" in err.value.message
     assert "iris-stable" not in services(gateway_api, namespace)
+
+
+def test_switching_back_to_replicas_routing_removes_the_route_and_services(
+        gateway_api: LocalCluster, router: Router, namespace: str) -> None:
+    cluster = gateway_api
+    owner, spec = make_deployment(cluster, namespace)
+    route(router.ctx, owner, spec, stable_version=1, canary_version=2, canary_weight=25)
+    assert live_route(cluster, namespace) is not None
+    events = unroute(router.ctx, owner)
+    assert [e[1] for e in events] == ["HTTPRouteDeleted", "ServiceDeleted", "ServiceDeleted"]
+    assert live_route(cluster, namespace) is None
+    assert not {"iris-stable", "iris-canary"} & services(cluster, namespace)
+    assert unroute(router.ctx, owner) == []  # idempotent
+
+
+def test_unroute_without_the_crds_or_rbac_is_quiet(router_without_gateway_rbac: Router, crds: LocalCluster,
+                                                   namespace: str) -> None:
+    owner, _ = make_deployment(crds, namespace)
+    assert unroute(router_without_gateway_rbac.ctx, owner) == []

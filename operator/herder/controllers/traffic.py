@@ -174,3 +174,31 @@ def route(ctx: OperatorContext, owner: Owner, spec: ModelDeploymentSpec, *, stab
             and children.delete(ctx, OWNER_KIND, "Service", canary_service, ns):
         events.append(("Normal", "ServiceDeleted", f"deleted Service {canary_service}: no canary"))
     return events
+
+
+def unroute(ctx: OperatorContext, owner: Owner) -> list[Event]:
+    """Delete the HTTPRoute and both track Services of ``owner`` (after trafficRouting stopped being GatewayAPI);
+    returns Events for what was deleted. Idempotent: absent objects, a cluster without the Gateway API CRDs and an
+    operator without RBAC for httproutes (it cannot have created one) are not errors.
+
+    ``route`` makes no API call for Replicas routing, so it cannot notice a route left over from an earlier spec;
+    call this when the spec changed (metadata.generation differs from status.observedGeneration) and routing is
+    not GatewayAPI — three deletes, once per spec change. The route goes first, so the gateway stops sending to
+    the Services before they disappear."""
+    events: list[Event] = []
+    name, ns = route_name(owner), owner.namespace
+    try:
+        if children.delete(ctx, OWNER_KIND, "HTTPRoute", name, ns):
+            events.append(("Normal", "HTTPRouteDeleted", f"deleted HTTPRoute {name}: trafficRouting is not "
+                                                         "GatewayAPI"))
+    except ApiException as e:
+        if e.status != 403:
+            raise
+    for track in (CANARY, STABLE):
+        try:
+            svc = track_service_name(owner, track)
+        except ValueError:  # too long to have been created
+            continue
+        if children.delete(ctx, OWNER_KIND, "Service", svc, ns):
+            events.append(("Normal", "ServiceDeleted", f"deleted Service {svc}: trafficRouting is not GatewayAPI"))
+    return events

@@ -15,6 +15,7 @@ backendRef is there with weight 0 (the Service exists then).
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from herder.api.deployment import GatewayAPI
@@ -65,6 +66,19 @@ def route_weights(canary_weight: int | None) -> tuple[int, int | None]:
     if not 0 <= canary_weight <= 100:
         raise ValueError(f"canary weight must be between 0 and 100, got {canary_weight}")
     return 100 - canary_weight, canary_weight
+
+
+def gateway_replicas(total: int, canary_weight: int) -> tuple[int, int]:
+    """(stable, canary) replicas under Gateway API routing, where the route (not the pod count) splits traffic.
+
+    The stable track keeps its full size for the whole rollout, so an abort is one route write with nothing to
+    scale up first (Argo Rollouts' default with traffic routing, too); the canary gets the share of pods its weight
+    asks for, rounded up, and at least one, so it can carry its share of the load from the first step."""
+    if not 0 <= canary_weight <= 100:
+        raise ValueError(f"canary weight must be between 0 and 100, got {canary_weight}")
+    if total < 0:
+        raise ValueError(f"replicas must not be negative, got {total}")
+    return total, max(1, math.ceil(total * canary_weight / 100))
 
 
 def parent_refs(gateway: GatewayAPI) -> list[dict[str, str]]:

@@ -12,6 +12,7 @@ from herder.resources.traffic import (
     backend_weights,
     build_route,
     build_track_service,
+    gateway_replicas,
     route_weights,
     track_service_name,
 )
@@ -117,3 +118,19 @@ def test_backend_weights_of_a_live_route_default_to_one() -> None:
     live = {"spec": {"rules": [{"backendRefs": [{"name": "a"}, {"name": "b", "weight": 3}]}]}}
     assert backend_weights(live) == {"a": 1, "b": 3}
     assert backend_weights({}) == {}
+
+
+@pytest.mark.parametrize(("total", "weight", "expected"), [
+    (4, 0, (4, 1)), (4, 10, (4, 1)), (4, 25, (4, 1)), (4, 30, (4, 2)), (4, 50, (4, 2)), (4, 100, (4, 4)),
+    (1, 10, (1, 1)), (10, 33, (10, 4)), (0, 50, (0, 1)),
+])
+def test_gateway_replicas_keep_stable_at_full_size_and_size_the_canary_for_its_weight(
+        total: int, weight: int, expected: tuple[int, int]) -> None:
+    assert gateway_replicas(total, weight) == expected
+
+
+def test_gateway_replicas_refuse_bad_input_naming_it() -> None:
+    with pytest.raises(ValueError, match="canary weight must be between 0 and 100, got 120"):
+        gateway_replicas(3, 120)
+    with pytest.raises(ValueError, match="replicas must not be negative, got -1"):
+        gateway_replicas(-1, 10)
