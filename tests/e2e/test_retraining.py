@@ -6,6 +6,9 @@ history and as an Event, and a restarted operator making no second TrainingJob o
 from __future__ import annotations
 
 import json
+import threading
+import time
+import urllib.request
 from typing import Any
 
 import pytest
@@ -43,8 +46,8 @@ def wait_history(ws: Workspace, name: str, action: str, count: int = 1, timeout:
 
 
 def training_jobs(ws: Workspace, model_name: str) -> list[str]:
-    items = json.loads(ws.kubectl("get", "trainingjobs", "-l", f"herder.dev/model={model_name}", "-o", "json"))
-    return sorted(i["metadata"]["name"] for i in items["items"])
+    items = json.loads(ws.kubectl("get", "trainingjobs", "-o", "json"))
+    return sorted(i["metadata"]["name"] for i in items["items"] if i["spec"]["modelRef"]["name"] == model_name)
 
 
 def events(ws: Workspace, reason: str) -> list[dict[str, Any]]:
@@ -195,3 +198,105 @@ def test_a_retrain_whose_training_job_exists_already_is_adopted_not_duplicated(w
     wait_cond(ws, "trainingjob", "iris-adopt-retrain-1", "Succeeded", timeout=300)
     wait_until(lambda: production(ws, "iris-adopt") == 1, 120, what="production -> v1")
     assert training_jobs(ws, "iris-adopt") == ["iris-adopt-retrain-1"]
+
+
+# ---------------------------------------------------------------------------------------------- metric triggers
+ROWS = [[float(x) for x in line.split(",")[:4]]
+        for line in (ROOT / "examples" / "data" / "iris.csv").read_text().splitlines()[1:] if line.strip()]
+DRIFTED = [[7.7, 2.6, 6.9, 2.3]] * 30  # every row in the top bins: far from the training distribution
+
+
+class Traffic(threading.Thread):
+    """Bounded load on loopback: a batch of rows to every ready serving pod of ``name`` ~5 times a second. Cycles
+    through the iris rows in order (stationary: every window sees the training distribution) or sends DRIFTED."""
+
+    def __init__(self, ws: Workspace, name: str) -> None:
+        super().__init__(daemon=True)
+        self.ws, self.name = ws, name
+        self.drifted = False
+        self.stop = threading.Event()
+        self.sent = 0
+
+    def pods(self) -> list[str]:
+        items = json.loads(self.ws.kubectl("get", "pods", "-l", f"herder.dev/serving={self.name}", "-o", "json"))
+        ips = []
+        for p in items["items"]:
+            ready = any(c["type"] == "Ready" and c["status"] == "True" for c in p["status"].get("conditions") or [])
+            if ready and p["status"].get("podIP") and not p["metadata"].get("deletionTimestamp"):
+                assert p["status"]["podIP"].startswith("127.")  # loopback rule
+                ips.append(p["status"]["podIP"])
+        return ips
+
+    def run(self) -> None:
+        i, ips, refreshed = 0, [], 0.0
+        while not self.stop.is_set():
+            if time.monotonic() - refreshed > 1:
+                ips, refreshed = self.pods(), time.monotonic()
+            rows = DRIFTED if self.drifted else [ROWS[(i + k) % len(ROWS)] for k in range(30)]
+            i += 30
+            for ip in ips:
+                req = urllib.request.Request(f"http://{ip}:8080/v1/models/{self.name}:predict", method="POST",
+                                             data=json.dumps({"instances": rows}).encode(),
+                                             headers={"content-type": "application/json"})
+                try:
+                    with urllib.request.urlopen(req, timeout=10):
+                        self.sent += len(rows)
+                except OSError:
+                    pass
+            self.stop.wait(0.2)
+
+
+def trigger_metric(ws: Workspace, name: str, check: str) -> dict[str, Any]:
+    metrics = get(ws, "model", name).get("status", {}).get("triggerMetrics") or []
+    return dict(next((m for m in metrics if m["name"] == check), {}))
+
+
+def test_drift_starts_a_retrain_and_the_guardrails_stop_a_storm(workspace: Workspace) -> None:
+    ws = workspace
+    drift_model = model("iris-drift", cooldown="1h", maxPerDay=1, triggers={
+        "manual": True,
+        "metrics": [{"name": "feature-drift", "metric": "FeatureDriftPSI", "threshold": {"max": "0.25"},
+                     "window": "4s", "minSamples": 100, "failureLimit": 2}]})
+    first = {"apiVersion": "herder.dev/v1alpha1", "kind": "TrainingJob", "metadata": {"name": "iris-drift-v1"},
+             "spec": {**LOOP["spec"]["training"], "modelRef": {"name": "iris-drift"}}}
+    deployment = {"apiVersion": "herder.dev/v1alpha1", "kind": "ModelDeployment", "metadata": {"name": "iris-drift"},
+                  "spec": {"model": {"name": "iris-drift", "alias": "production"}, "replicas": 1}}
+    ws.kubectl("apply", "-f", "-", input=yaml.safe_dump_all([*IRIS[:2], drift_model, first, deployment]))
+    wait_until(lambda: get(ws, "modeldeployment", "iris-drift").get("status", {}).get("stableVersion") == 1
+               and cond(get(ws, "modeldeployment", "iris-drift"), "Ready").get("status") == "True", 300,
+               what="version 1 served")
+    traffic = Traffic(ws, "iris-drift")
+    traffic.start()
+    try:
+        # stationary traffic: conclusive passing measurements, no retrain
+        wait_until(lambda: trigger_metric(ws, "iris-drift", "feature-drift").get("verdict") == "Pass", 120,
+                   what="a conclusive Pass of the drift check")
+        passed = trigger_metric(ws, "iris-drift", "feature-drift")
+        assert passed["version"] == 1 and passed["samples"] >= 100
+        assert float(passed["value"]) <= 0.25 and set(passed["features"]) >= {"petal_length", "sepal_width"}
+        time.sleep(10)  # a few more windows of stationary traffic
+        assert training_jobs(ws, "iris-drift") == ["iris-drift-v1"]
+        assert not any(e["action"] == "RetrainTriggered" for e in history(ws, "iris-drift"))
+
+        # drifted traffic: two failing windows in a row -> a retrain, with the numbers
+        traffic.drifted = True
+        h = wait_history(ws, "iris-drift", "RetrainTriggered", timeout=120)
+        triggered = next(e for e in h if e["action"] == "RetrainTriggered")
+        assert triggered["reason"] == "DriftDetected" and triggered["trainingJob"] == "iris-drift-retrain-1"
+        assert float(triggered["metrics"]["feature-drift"]) > 0.25
+        assert "2 consecutive failure(s), failureLimit 2" in triggered["message"]
+        wait_cond(ws, "trainingjob", "iris-drift-retrain-1", "Succeeded", timeout=300)
+        wait_until(lambda: production(ws, "iris-drift") == 2, 120, what="production -> v2")
+
+        # the drift goes on (against v2 too): the cooldown holds the next retrain -- no storm
+        def held() -> dict[str, Any] | None:
+            c = cond(get(ws, "model", "iris-drift"), "Retraining")
+            return c if c.get("reason") == "CooldownActive" else None
+
+        waiting = wait_until(held, 180, what="the drift breach to wait for the cooldown")
+        assert "DriftDetected" in waiting["message"] and "frees at" in waiting["message"]
+        assert training_jobs(ws, "iris-drift") == ["iris-drift-retrain-1", "iris-drift-v1"]
+    finally:
+        traffic.stop.set()
+        traffic.join(timeout=20)
+    assert traffic.sent > 0

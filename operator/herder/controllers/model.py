@@ -13,6 +13,7 @@ from herder.controllers import children
 from herder.controllers.conditions import Cond, now_rfc3339
 from herder.controllers.context import ObjKey, OperatorContext
 from herder.controllers.modelversion import versions_of
+from herder.controllers.retrain_triggers import measure_triggers
 from herder.controllers.retraining import merge_patchable, reconcile_retraining
 from herder.controllers.scaffold import Outcome, parse_spec_as
 
@@ -37,7 +38,15 @@ class ModelController:
         seen = {(h.get("action"), h.get("version")) for h in history}
         now = now_rfc3339()
         # the training half first: a retrain that finished is recorded before the version it produced
-        retrain = reconcile_retraining(spec, body, ctx, dt.datetime.fromisoformat(now.replace("Z", "+00:00")))
+        triggers = None
+        if spec.retraining is not None and spec.retraining.triggers.metrics:
+            prod_now = aliases.get("production")
+            triggers = measure_triggers(ctx, list(spec.retraining.triggers.metrics), ns=ns, model=name,
+                                        production=prod_now, production_mv=versions.get(prod_now or 0),
+                                        stored=list(status.get("triggerMetrics") or []))
+            deps |= triggers.deployments
+        retrain = reconcile_retraining(spec, body, ctx, dt.datetime.fromisoformat(now.replace("Z", "+00:00")),
+                                       triggers.breaches if triggers else None)
         history += retrain.history
         deps |= retrain.depends_on
         auto = spec.promotion.auto_promote if spec.promotion else True
@@ -90,9 +99,15 @@ class ModelController:
             if prod in versions else None,
             "retraining": merge_patchable(status.get("retraining"), retrain.status),
         }
+        if triggers is None:
+            fields["triggerMetrics"] = None
+        elif triggers.status is not None:
+            fields["triggerMetrics"] = triggers.status
         msg = f"{len(versions)} version(s)" + (f", production v{prod}" if prod else ", no production version yet")
         return Outcome([Cond("Ready", "True", "Registered", msg), *retrain.conditions], fields=fields,
-                       depends_on=deps, events=events, requeue_after=retrain.requeue_after)
+                       depends_on=deps, events=events, requeue_after=min(
+                           (t for t in (retrain.requeue_after, triggers.requeue_after if triggers else None)
+                            if t is not None), default=None))
 
 
 def in_use(ctx: OperatorContext, ns: str, model: str) -> set[int]:

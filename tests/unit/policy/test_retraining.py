@@ -289,3 +289,23 @@ def test_cleared_bookkeeping_is_written_as_explicit_nulls() -> None:
     assert merge_patchable({"inFlight": None, "started": 1}, {"started": 1}) == {"inFlight": None, "started": 1}
     assert merge_patchable(None, {"started": 1}) == {"started": 1}
     assert merge_patchable(old, None) is None
+
+
+def test_breaches_come_from_the_production_versions_measurements_only() -> None:
+    from herder.api.common import MetricCheck
+    from herder.controllers.retrain_triggers import breaches_from
+
+    check = MetricCheck.model_validate({"name": "drift", "metric": "FeatureDriftPSI", "threshold": {"max": "0.25"},
+                                        "failureLimit": 2})
+    stored = [{"name": "drift", "version": 1, "verdict": "Fail", "value": "0.6", "samples": 300,
+               "consecutiveFailures": 2, "message": "largest PSI 0.6 on feature 'petal_length'"}]
+    [b] = breaches_from([check], stored, 1)
+    assert b.breached and b.value == "0.6"
+    assert "2 consecutive failure(s), failureLimit 2" in b.message and "petal_length" in b.message
+    assert breaches_from([check], stored, 2) == []  # production moved: the old version's failures do not count
+    once = [{**stored[0], "consecutiveFailures": 1}]
+    assert not breaches_from([check], once, 1)[0].breached
+    inconclusive = [{"name": "drift", "version": 1, "verdict": "Inconclusive", "samples": 12,
+                     "consecutiveFailures": 0, "message": "12 rows in the window, fewer than the 100 needed"}]
+    [quiet] = breaches_from([check], inconclusive, 1)
+    assert not quiet.breached and "no data" in quiet.message

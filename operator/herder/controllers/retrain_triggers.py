@@ -1,0 +1,168 @@
+"""Metric triggers of a Model's retraining (spec.retraining.triggers.metrics): drift and quality measured from the
+serving pods of the ModelDeployments that serve the Model's production version, one verdict per check.
+
+How a check is measured: every check has its own window (spec ``window``; :data:`DEFAULT_WINDOW` when omitted).
+The pods are scraped when some check is due; each check keeps the scrape that opened its window (in the operator's
+:class:`~herder.monitoring.builtin.ScrapeMemory`) and is measured once the window has elapsed, over the per-pod
+increase between the two scrapes -- drift against the production version's baseline bins
+(:func:`herder.policy.drift.measure_drift`), the other builtin metrics as rollout analysis measures them. After an
+operator restart, or when production moves, the first scrape opens a window and measures nothing.
+
+Why "too little traffic never triggers": below ``minSamples`` a measurement is Inconclusive (``noData: Fail``
+makes it a failure); consecutive failures are kept on status.triggerMetrics per production version, and only
+``failureLimit`` of them in a row count as a breach. A Pass resets them; an Inconclusive keeps them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from herder.api.common import MetricCheck, duration_seconds
+from herder.api.dataset import ColumnProfile
+from herder.controllers import lookups
+from herder.controllers.conditions import now_rfc3339
+from herder.controllers.context import ObjKey, OperatorContext
+from herder.monitoring.builtin import Target, scrape_with_bins
+from herder.policy.analysis import Measurement, evaluate, interval_delta, measure
+from herder.policy.drift import (
+    DEFAULT_MIN_SAMPLES,
+    DRIFT_METRICS,
+    DriftMeasurement,
+    baseline_from_profile,
+    measure_drift,
+    window_counts,
+)
+from herder.policy.retraining import Breach
+from herder.storage.metadata import BaselineProfile
+
+DEFAULT_WINDOW = "5m"
+"""Window of a trigger check without one (retraining reacts to sustained change, not to a minute's noise)."""
+
+
+@dataclass
+class TriggerState:
+    """What the Model's reconcile needs from the metric triggers."""
+
+    breaches: list[Breach] = field(default_factory=list)
+    status: list[dict[str, Any]] | None = None
+    """status.triggerMetrics (None: leave as it is)."""
+    requeue_after: float | None = None
+    deployments: set[ObjKey] = field(default_factory=set)
+
+
+def window_of(check: MetricCheck) -> float:
+    return duration_seconds(check.window or DEFAULT_WINDOW)
+
+
+def breaches_from(checks: list[MetricCheck], stored: list[dict[str, Any]], version: int | None) -> list[Breach]:
+    """Pure: a Breach per check from the latest measurements on status (only those of the production version)."""
+    by_name = {m.get("name"): m for m in stored if m.get("version") == version}
+    out = []
+    for c in checks:
+        m = by_name.get(c.name)
+        if m is None:
+            continue
+        failures = int(m.get("consecutiveFailures") or 0)
+        value = m.get("value")
+        shown = "no data" if value is None else value
+        out.append(Breach(c.name, c.metric or "Prometheus", failures >= c.failure_limit,
+                          f"{c.metric or 'query'}={shown} ({m.get('verdict')}, {m.get('samples', 0)} samples; "
+                          f"{m.get('message', '')}); {failures} consecutive failure(s), failureLimit "
+                          f"{c.failure_limit}", value))
+    return out
+
+
+def serving_deployments(ctx: OperatorContext, ns: str, model: str, version: int) -> list[str]:
+    """ModelDeployments of this Model whose stable track serves ``version`` (production)."""
+    return sorted(k.name for k, b in ctx.store.items("ModelDeployment")
+                  if k.namespace == ns and b.get("spec", {}).get("model", {}).get("name") == model
+                  and (b.get("status") or {}).get("stableVersion") == version)
+
+
+def pod_targets(ctx: OperatorContext, ns: str, deployment: str, version: int) -> list[Target]:
+    pods = ctx.clients.core.list_namespaced_pod(
+        ns, label_selector=f"herder.dev/serving={deployment},herder.dev/track=stable,"
+                           f"herder.dev/model-version={version}")
+    return [Target(f"{p.metadata.name}/{p.metadata.uid}", p.status.pod_ip) for p in pods.items
+            if p.status and p.status.pod_ip and p.status.phase == "Running" and not p.metadata.deletion_timestamp]
+
+
+def baseline_of(ctx: OperatorContext, ns: str, mv: Mapping[str, Any]) -> BaselineProfile | None:
+    """The production version's drift baseline: the bins of its training Dataset's profile (the same bins the
+    trainer wrote into the artifact's metadata and the server counts into)."""
+    ds_name = ((mv.get("spec") or {}).get("lineage") or {}).get("dataset", {}).get("name")
+    ds = lookups.get(ctx, "Dataset", ns, ds_name) if ds_name else None
+    profile = ((ds or {}).get("status") or {}).get("profile")
+    if not profile:
+        return None
+    target = (((ds or {}).get("spec") or {}).get("schema") or {}).get("target")
+    columns = [ColumnProfile.model_validate(p) for p in profile]
+    return baseline_from_profile(columns, target=target)
+
+
+def measure_triggers(ctx: OperatorContext, checks: list[MetricCheck], *, ns: str, model: str,
+                     production: int | None, production_mv: Mapping[str, Any] | None,
+                     stored: list[dict[str, Any]]) -> TriggerState:
+    """Measure the checks that are due; the breaches from the latest measurements (see the module doc)."""
+    state = TriggerState()
+    if production is None or production_mv is None:
+        state.status = [{"name": c.name, "verdict": "Inconclusive", "message": "no production version to measure"}
+                        for c in checks]
+        return state
+    deps = serving_deployments(ctx, ns, model, production)
+    state.deployments = {ObjKey("ModelDeployment", ns, d) for d in deps}
+    now = time.monotonic()
+    keys = {c.name: (f"Model:{ns}", model, f"retrain:{c.name}") for c in checks}
+    due = [c for c in checks if (prev := ctx.scrapes.get(keys[c.name], production)) is None
+           or now - prev.at >= window_of(c) * 0.95]
+    waits = [window_of(c) - (now - prev.at) for c in checks
+             if (prev := ctx.scrapes.get(keys[c.name], production)) is not None]
+    state.requeue_after = max(1.0, min(waits, default=min(window_of(c) for c in checks)))
+    if not deps:
+        state.status = [{"name": c.name, "verdict": "Inconclusive", "version": production,
+                         "message": f"no ModelDeployment serves production version {production} of {model}"}
+                        for c in checks]
+        return state
+    if due:
+        targets = [t for d in deps for t in pod_targets(ctx, ns, d, production)]
+        current, bins = scrape_with_bins(targets, production)
+        baseline = baseline_of(ctx, ns, production_mv) if any(c.metric in DRIFT_METRICS for c in due) else None
+        measured: dict[str, Measurement] = {}
+        for c in due:
+            key = keys[c.name]
+            previous, prev_bins = ctx.scrapes.get(key, production), ctx.scrapes.get_bins(key, production)
+            ctx.scrapes.put(key, production, current)
+            ctx.scrapes.put_bins(key, production, bins)
+            if previous is None:
+                continue  # this scrape opens the check's first window
+            if c.provider != "Builtin":
+                measured[c.name] = Measurement(None, 0, "Prometheus retraining triggers are not measured yet; use "
+                                                        "a Builtin metric")
+            elif c.metric in DRIFT_METRICS:
+                measured[c.name] = measure_drift(c.metric or "", baseline, window_counts(prev_bins, bins),
+                                                 c.min_samples if c.min_samples is not None else DEFAULT_MIN_SAMPLES)
+            else:
+                measured[c.name] = measure(c.metric or "", interval_delta(previous, current), current.at - previous.at)
+        if measured:
+            mine = [m for m in stored if m.get("version") == production]
+            failures = {m["name"]: int(m.get("consecutiveFailures") or 0) for m in mine}
+            result = evaluate([c for c in checks if c.name in measured], measured, failures)
+            at = now_rfc3339()
+            fresh = {}
+            for r in result.checks:
+                wire = r.wire(at, production)
+                m = measured[r.name]
+                if isinstance(m, DriftMeasurement) and m.features:
+                    wire["features"] = m.wire_features()
+                if current.unreachable:
+                    wire["message"] = f"{wire.get('message', '')}; unreachable pods: {', '.join(current.unreachable)}"
+                fresh[r.name] = wire
+            old = {m["name"]: m for m in mine}
+            state.status = [fresh.get(c.name) or old.get(c.name) or {
+                "name": c.name, "verdict": "Inconclusive", "version": production,
+                "message": "first window open; measured when it has elapsed"} for c in checks]
+    state.breaches = breaches_from(checks, state.status if state.status is not None else stored, production)
+    return state
