@@ -25,6 +25,8 @@ from herder.policy.drift import BinCounts, DriftScrape
 
 SCRAPE_TIMEOUT_SECONDS = 2.0
 METRICS_PORT = 8080
+MAX_KEPT_SCRAPES = 1000
+"""Drift scrapes kept per ModelDeployment for long windows (e.g. a 24h window scraped every 90s)."""
 
 
 @dataclass(frozen=True)
@@ -135,7 +137,7 @@ class ScrapeMemory:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._last: dict[tuple[str, str, str], Remembered] = {}
-        self._bins: dict[tuple[str, str, str], tuple[int, DriftScrape]] = {}
+        self._bins: dict[tuple[str, str, str], tuple[int, tuple[DriftScrape, ...]]] = {}
 
     def get(self, key: tuple[str, str, str], version: int) -> Scrape | None:
         with self._lock:
@@ -146,15 +148,32 @@ class ScrapeMemory:
         with self._lock:
             self._last[key] = Remembered(version, s)
 
-    def get_bins(self, key: tuple[str, str, str], version: int) -> DriftScrape | None:
-        """The remembered drift scrape (kept apart from the rollout scrape: drift windows are longer)."""
+    def get_bins(self, key: tuple[str, str, str], version: int, window_seconds: float | None = None,
+                 now: float | None = None) -> DriftScrape | None:
+        """A remembered drift scrape of ``version`` (kept apart from the rollout scrape: drift windows are usually
+        longer than analysis intervals). Without ``window_seconds``: the latest. With it: the newest scrape taken at
+        least ``window_seconds`` before ``now`` (default: the latest scrape's time), so the window covers the check's
+        ``window``; the oldest one kept when none is that old yet (a shorter window -- its row count shows it)."""
         with self._lock:
             r = self._bins.get(key)
-        return r[1] if r is not None and r[0] == version else None
+        if r is None or r[0] != version or not r[1]:
+            return None
+        kept = r[1]
+        if window_seconds is None:
+            return kept[-1]
+        cutoff = (kept[-1].at if now is None else now) - window_seconds
+        old_enough = [s for s in kept if s.at <= cutoff]
+        return old_enough[-1] if old_enough else kept[0]
 
-    def put_bins(self, key: tuple[str, str, str], version: int, s: DriftScrape) -> None:
+    def put_bins(self, key: tuple[str, str, str], version: int, s: DriftScrape, keep_seconds: float = 0.0) -> None:
+        """Remember ``s``; with ``keep_seconds`` also the earlier scrapes of the same version needed to look back that
+        far from ``s`` (the newest one at least that old, and every later one; at most MAX_KEPT_SCRAPES)."""
         with self._lock:
-            self._bins[key] = (version, s)
+            r = self._bins.get(key)
+            kept = [*(r[1] if r is not None and r[0] == version else ()), s]
+            cutoff = s.at - keep_seconds
+            first = max((i for i, k in enumerate(kept) if k.at <= cutoff), default=0)
+            self._bins[key] = (version, tuple(kept[first:][-MAX_KEPT_SCRAPES:]))
 
     def forget(self, key: tuple[str, str, str]) -> None:
         with self._lock:

@@ -123,3 +123,16 @@ def test_memory_keeps_drift_scrapes_apart_and_forgets_both() -> None:
     assert m.get_bins(key, 3) is None
     m.forget(key)
     assert m.get(key, 2) is None and m.get_bins(key, 2) is None
+
+
+def test_memory_looks_back_a_drift_window() -> None:
+    m = ScrapeMemory()
+    key = ("ns", "d", "drift")
+    for at in (0.0, 30.0, 60.0, 90.0, 120.0):
+        m.put_bins(key, 2, DriftScrape(at), keep_seconds=60.0)
+    assert m.get_bins(key, 2) == DriftScrape(120.0)  # the latest by default
+    assert m.get_bins(key, 2, window_seconds=60.0, now=150.0) == DriftScrape(90.0)  # newest >= 60 s before now
+    assert m.get_bins(key, 2, window_seconds=60.0) == DriftScrape(60.0)  # relative to the latest scrape
+    assert m.get_bins(key, 2, window_seconds=600.0, now=150.0) == DriftScrape(60.0)  # oldest kept: 0 and 30 dropped
+    m.put_bins(key, 3, DriftScrape(130.0), keep_seconds=60.0)  # a new version starts over
+    assert m.get_bins(key, 2) is None and m.get_bins(key, 3, window_seconds=60.0, now=200.0) == DriftScrape(130.0)
