@@ -18,11 +18,12 @@ from typing import Any
 from herder.api.annotations import PROMOTE, RETRY, ROLLBACK
 from herder.api.common import MetricCheck, digest_hex, duration_ms, duration_seconds
 from herder.api.deployment import ModelDeploymentSpec
-from herder.controllers import children, lookups
+from herder.controllers import children, lookups, traffic
 from herder.controllers.conditions import Cond, now_rfc3339
 from herder.controllers.context import ObjKey, OperatorContext
 from herder.controllers.modelversion import versions_of
 from herder.controllers.scaffold import Outcome, parse_spec_as
+from herder.monitoring import prometheus
 from herder.monitoring.builtin import Target, scrape
 from herder.policy.analysis import (
     IntervalResult,
@@ -34,6 +35,7 @@ from herder.policy.analysis import (
     measure,
     unmeasurable,
 )
+from herder.policy.bluegreen import PREVIEW, PREVIEW_STEP, SWITCHED_STEP, BlueGreenSettings, decide_bluegreen
 from herder.policy.monitoring import required_passes, watch
 from herder.policy.rollout import Analysis, RolloutState, Step, decide
 from herder.resources.common import Owner
@@ -45,6 +47,8 @@ from herder.resources.serving import (
     build_service,
     build_serving_deployment,
     deployment_name,
+    selector_labels,
+    service_name,
 )
 
 TRACK = "stable"
@@ -86,8 +90,16 @@ def model_ref(model: str, mv: dict[str, Any]) -> ModelRef:
                     format=art.get("format", "skops"))
 
 
+def bluegreen_settings(spec: ModelDeploymentSpec) -> BlueGreenSettings | None:
+    st = spec.strategy
+    if st is None or st.type != "BlueGreen" or st.blue_green is None:
+        return None
+    bg = st.blue_green
+    return BlueGreenSettings(bg.preview_replicas, bg.auto_promote, duration_seconds(bg.scale_down_delay))
+
+
 def canary_steps(spec: ModelDeploymentSpec) -> list[Step] | None:
-    """The canary steps, or None when version changes roll in place (no strategy, or BlueGreen: not built yet)."""
+    """The canary steps, or None without a Canary strategy."""
     st = spec.strategy
     if st is None or st.type != "Canary" or st.canary is None:
         return None
@@ -115,6 +127,17 @@ def scrape_key(owner: Owner, purpose: str = "analysis") -> tuple[str, str, str]:
 def without_time(metric: dict[str, Any]) -> dict[str, Any]:
     """A status metric without measuredAt: an identical later measurement is not worth a status write."""
     return {k: v for k, v in metric.items() if k != "measuredAt"}
+
+
+def check_problems(checks: list[MetricCheck], field: str, prometheus_url: str | None) -> list[str]:
+    """Checks that can never be measured here, each naming its field: a builtin metric rollouts cannot measure
+    yet, or a Prometheus check while the operator has no Prometheus URL."""
+    out = unmeasurable(checks, field)
+    if not prometheus_url:
+        out += [f"{field}[{i}] (check {c.name!r}): provider Prometheus, but the operator has no Prometheus URL "
+                f"(operator flag --prometheus-url, chart value prometheus.url)"
+                for i, c in enumerate(checks) if c.provider == "Prometheus"]
+    return out
 
 
 @dataclass(frozen=True)
@@ -212,15 +235,25 @@ class ModelDeploymentController:
                                          f"Model {spec.model.name!r} has no {alias} version yet")], depends_on=deps)
         assert version is not None
         mv = versions.get(version)
+        problem: Cond | None = None
         if mv is None:
-            return Outcome([ok, Cond("Ready", "False", "VersionNotFound",
-                                     f"Model {spec.model.name!r} has no version {version} ({how})")],
-                           depends_on=deps, fields={"resolvedVersion": version})
-        if lookups.is_true(mv, "Rejected"):
+            problem = Cond("Ready", "False", "VersionNotFound",
+                           f"Model {spec.model.name!r} has no version {version} ({how})")
+        elif lookups.is_true(mv, "Rejected"):
             why = (lookups.condition(mv, "Rejected") or {}).get("message", "")
-            return Outcome([ok, Cond("Ready", "False", "VersionRejected",
-                                     f"version {version} of Model {spec.model.name!r} was rejected: {why}")],
-                           depends_on=deps, fields={"resolvedVersion": version})
+            problem = Cond("Ready", "False", "VersionRejected",
+                           f"version {version} of Model {spec.model.name!r} was rejected: {why}")
+        if problem is not None:
+            serving = (body.get("status") or {}).get("stableVersion")
+            if serving is not None and serving in versions and serving != version:
+                # the version already serving keeps serving: Ready follows it, Progressing says why nothing rolls
+                owner = Owner.from_body(self.kind, body)
+                live = children.read(ctx, "Deployment", deployment_name(owner, TRACK), ns)
+                return self.hold(spec, body, ctx, owner=owner, live_stable=live, ok=ok, deps=deps,
+                                 fields={"resolvedVersion": version}, events=[], reason=problem.reason,
+                                 message=f"{problem.message}; version {serving} keeps serving")
+            return Outcome([ok, problem], depends_on=deps, fields={"resolvedVersion": version})
+        assert mv is not None
         if not (body.get("status") or {}).get("stable") and (problem := lookups.storage_missing(ctx, ns)) is not None:
             return Outcome([ok, problem], depends_on=deps, requeue_after=ctx.config.missing_reference_retry_seconds)
         owner = Owner.from_body(self.kind, body)
@@ -240,10 +273,16 @@ class ModelDeploymentController:
         steps = canary_steps(spec)
         if stable_version is not None and stable_version in versions:
             return self.rollout(spec, body, ctx, owner=owner, versions=versions, target=version, steps=steps or [],
-                                total=replicas, base_params=base_params, ok=ok, deps=deps)
+                                bluegreen=bluegreen_settings(spec), total=replicas, base_params=base_params, ok=ok,
+                                deps=deps)
         ref = model_ref(spec.model.name, mv)
         params = replace(base_params, env=injected_env(mv))
-        events: list[tuple[str, str, str]] = []
+        try:
+            events: list[tuple[str, str, str]] = traffic.route(ctx, owner, spec, stable_version=version,
+                                                               canary_version=None, canary_weight=0)
+        except traffic.TrafficRoutingError as e:
+            return Outcome([ok, e.condition("Ready")], depends_on=deps,
+                           requeue_after=ctx.config.missing_reference_retry_seconds)
         desired = build_serving_deployment(owner, TRACK, ref, replicas, params)
         if spec.autoscaling:
             del desired["spec"]["replicas"]  # the HPA owns it
@@ -251,7 +290,7 @@ class ModelDeploymentController:
         if action != "unchanged":
             events.append(("Normal", "DeploymentUpdated" if action == "updated" else "DeploymentCreated",
                            f"{action} Deployment {deployment_name(owner, TRACK)} serving version {version}"))
-        self.ensure_shared(ctx, spec, owner, replicas)
+        self.ensure_shared(ctx, spec, owner, replicas, service_track=TRACK if bluegreen_settings(spec) else None)
         leftovers = self.remove_canary(ctx, owner, status)
         want = int((dep.get("spec") or {}).get("replicas") or replicas)
         rolled, ready = deployment_ready(dep, want)
@@ -275,9 +314,14 @@ class ModelDeploymentController:
         return Outcome(conds, fields=status_fields, depends_on=deps, events=events,
                        requeue_after=None if rolled else 5.0)
 
-    def ensure_shared(self, ctx: OperatorContext, spec: ModelDeploymentSpec, owner: Owner, replicas: int) -> None:
-        """The Service (selecting both tracks), the PodDisruptionBudget and the HPA."""
-        children.ensure(ctx, self.kind, build_service(owner))
+    def ensure_shared(self, ctx: OperatorContext, spec: ModelDeploymentSpec, owner: Owner, replicas: int, *,
+                      service_track: str | None = None) -> None:
+        """The Service (selecting every track, or only ``service_track``: blue/green), the PodDisruptionBudget and
+        the HPA."""
+        service = build_service(owner)
+        if service_track is not None:
+            service["spec"]["selector"] = selector_labels(owner, service_track)
+        children.ensure(ctx, self.kind, service)
         if replicas > 1 or spec.autoscaling:
             children.ensure(ctx, self.kind, build_pdb(owner))
         if spec.autoscaling:
@@ -296,10 +340,12 @@ class ModelDeploymentController:
                 "stepStartedAt": None}
 
     def rollout(self, spec: ModelDeploymentSpec, body: dict[str, Any], ctx: OperatorContext, *, owner: Owner,
-                versions: dict[int, dict[str, Any]], target: int, steps: list[Step], total: int,
-                base_params: ServingParams, ok: Cond, deps: set[ObjKey]) -> Outcome:
-        """A rollout of ``target`` beside the stable version (see herder.policy.rollout; no steps: in place), the
-        request annotations, and monitoring of the stable version once no rollout is in progress."""
+                versions: dict[int, dict[str, Any]], target: int, steps: list[Step],
+                bluegreen: BlueGreenSettings | None, total: int, base_params: ServingParams, ok: Cond,
+                deps: set[ObjKey]) -> Outcome:
+        """A rollout of ``target`` beside the stable version (see herder.policy.rollout; no steps: in place;
+        herder.policy.bluegreen), the request annotations, and monitoring of the stable version once no rollout is
+        in progress."""
         meta = body["metadata"]
         status = body.get("status") or {}
         generation = meta.get("generation")
@@ -360,10 +406,11 @@ class ModelDeploymentController:
                 stable_rolled_to = int(live_stable["metadata"].get("labels", {}).get("herder.dev/model-version", 0))
 
         # a check nobody can measure would hold a rollout forever: refuse to start one (the stable version serves)
-        problems = unmeasurable(spec.analysis.metrics, "spec.analysis.metrics") if spec.analysis else []
+        problems = check_problems(spec.analysis.metrics, "spec.analysis.metrics",
+                                  ctx.config.prometheus_url) if spec.analysis else []
         if problems and not in_progress and target not in (stable_before, state.aborted_version):
             return self.hold(spec, body, ctx, owner=owner, live_stable=live_stable, ok=ok, deps=deps,
-                             fields=fields, events=events, reason="UnsupportedMetric",
+                             fields=fields, events=events, reason="AnalysisNotPossible",
                              message=f"version {target} is not rolled out: " + "; ".join(problems))
 
         # monitoring of the stable version, when no rollout is in progress
@@ -373,9 +420,9 @@ class ModelDeploymentController:
             target == stable_before or (state.aborted_version == target and not retry))
         if spec.monitoring is not None and quiet:
             mon = spec.monitoring
-            mproblems = unmeasurable(mon.metrics, "spec.monitoring.metrics")
+            mproblems = check_problems(mon.metrics, "spec.monitoring.metrics", ctx.config.prometheus_url)
             if mproblems:
-                monitor_cond = Cond("Degraded", "True", "UnsupportedMetric",
+                monitor_cond = Cond("Degraded", "True", "MonitoringNotPossible",
                                     "monitoring cannot run: " + "; ".join(mproblems))
             else:
                 measured = self.monitor(ctx, spec, owner=owner, status=status, stable=stable_before)
@@ -413,29 +460,53 @@ class ModelDeploymentController:
                                       "at": now_rfc3339()}
             fields["monitoringPassedIntervals"] = None
             fields["lastKnownGoodVersion"] = to
-            rollback_cond = Cond("Degraded", "True", reason, message)
-            events.append(("Warning", "RolledBack", message))
+            rollback_cond = Cond("Degraded", "True", reason, message)  # with Progressing=False/RolledBack: two
+            # Warning Events by the condition transitions (a promotion always precedes, so they are transitions)
             ctx.scrapes.forget(scrape_key(owner, "monitoring"))
             log.warning("%s/%s: %s", owner.namespace, owner.name, message)
 
         analysis: Analysis | None = None
         analysis_message = ""
-        in_step = (state.canary_version == target and state.current_step is not None
-                   and state.current_step < len(steps) and not (state.aborted_version == target and not retry))
-        if spec.analysis is not None and steps:
+        measured_steps = (PREVIEW_STEP, SWITCHED_STEP) if bluegreen else range(len(steps))
+        in_step = (state.canary_version == target and state.current_step in measured_steps
+                   and not (state.aborted_version == target and not retry))
+        second_track = PREVIEW if bluegreen else CANARY
+        if spec.analysis is not None and (steps or bluegreen):
             analysis, analysis_message, metrics = self.analyse(ctx, spec, owner=owner, status=status, target=target,
-                                                               state=state, now=now, in_step=in_step)
+                                                               state=state, now=now, in_step=in_step,
+                                                               track=second_track)
             if metrics is not None:
                 fields["analysisMetrics"] = metrics
         interval = duration_seconds(spec.analysis.interval) if spec.analysis else 30.0
-        plan = decide(target=target, steps=steps, total=total, state=state, now=now, analysis=analysis,
-                      analysis_message=analysis_message, interval=interval, stable_rolled_to=stable_rolled_to,
-                      retry=retry, promote=promote, rollback=manual_abort)
+        if bluegreen is not None:
+            preview_ready = False
+            if state.canary_version == target:
+                live_preview = children.read(ctx, "Deployment", deployment_name(owner, PREVIEW), owner.namespace)
+                preview_ready = live_preview is not None and deployment_ready(
+                    live_preview, bluegreen.preview_replicas or total)[0]
+            plan = decide_bluegreen(target=target, total=total, settings=bluegreen, state=state, now=now,
+                                    analysis=analysis, analysis_message=analysis_message, interval=interval,
+                                    preview_ready=preview_ready, stable_rolled_to=stable_rolled_to, retry=retry,
+                                    promote=promote, rollback=manual_abort)
+        else:
+            plan = decide(target=target, steps=steps, total=total, state=state, now=now, analysis=analysis,
+                          analysis_message=analysis_message, interval=interval, stable_rolled_to=stable_rolled_to,
+                          retry=retry, promote=promote, rollback=manual_abort)
 
         def params_for(v: int) -> ServingParams:
             return replace(base_params, env=injected_env(versions[v]))
 
+        try:  # Gateway API weights (a no-op without trafficRouting GatewayAPI); nothing advances when it fails
+            routed = traffic.route(ctx, owner, spec, stable_version=plan.stable_serves,
+                                   canary_version=plan.canary_serves, canary_weight=plan.state.canary_weight or 0)
+        except traffic.TrafficRoutingError as e:
+            return Outcome([ok, e.condition("Ready")], depends_on=deps,
+                           requeue_after=ctx.config.missing_reference_retry_seconds)
+        if promote and plan.state.current_step == state.current_step and plan.phase != "Aborted":
+            handled = dict(status.get("handledRequests") or {}) | {k: v for k, v in handled.items() if k != "promote"}
+            fields["handledRequests"] = handled or None  # not acted on yet (e.g. preview pods not ready): keep it
         events += plan.events
+        events += routed
         desired = build_serving_deployment(owner, TRACK, model_ref(spec.model.name, versions[plan.stable_serves]),
                                            plan.stable_replicas, params_for(plan.stable_serves))
         if spec.autoscaling:
@@ -445,7 +516,7 @@ class ModelDeploymentController:
             events.append(("Normal", "DeploymentUpdated" if action == "updated" else "DeploymentCreated",
                            f"{action} Deployment {stable_name}: version {plan.stable_serves}, "
                            f"{plan.stable_replicas} replica(s)"))
-        self.ensure_shared(ctx, spec, owner, total)
+        self.ensure_shared(ctx, spec, owner, total, service_track=plan.service_track)
         s_want = int((dep.get("spec") or {}).get("replicas") or plan.stable_replicas)
         s_ready = int((dep.get("status") or {}).get("readyReplicas") or 0)
         newly_aborted = plan.rollback is not None or stable_rollback is not None
@@ -461,19 +532,26 @@ class ModelDeploymentController:
         })
         c_ready = 0
         if plan.canary_serves is not None:
-            cdesired = build_serving_deployment(owner, CANARY, model_ref(spec.model.name, versions[plan.canary_serves]),
+            track = plan.canary_track
+            cdesired = build_serving_deployment(owner, track, model_ref(spec.model.name, versions[plan.canary_serves]),
                                                 plan.canary_replicas, params_for(plan.canary_serves))
             cdep, caction = children.ensure(ctx, self.kind, cdesired)
             if caction != "unchanged":
-                events.append(("Normal", "CanaryUpdated" if caction == "updated" else "CanaryCreated",
-                               f"{caction} Deployment {deployment_name(owner, CANARY)}: version "
+                events.append(("Normal", f"{track.capitalize()}{caction.capitalize()}",
+                               f"{caction} Deployment {deployment_name(owner, track)}: version "
                                f"{plan.canary_serves}, {plan.canary_replicas} replica(s)"))
+            if track == PREVIEW:  # the preview's own Service, for test traffic before the switch
+                children.ensure(ctx, self.kind, build_service(owner, PREVIEW))
             c_ready = int((cdep.get("status") or {}).get("readyReplicas") or 0)
             fields["canary"] = {"version": plan.canary_serves, "replicas": plan.canary_replicas,
                                 "readyReplicas": c_ready}
         elif status.get("canary") is not None:
-            if children.delete(ctx, self.kind, "Deployment", deployment_name(owner, CANARY), owner.namespace):
-                events.append(("Normal", "CanaryDeleted", f"deleted Deployment {deployment_name(owner, CANARY)}"))
+            for track in (CANARY, PREVIEW):  # whichever the strategy used (it may have changed meanwhile)
+                if children.delete(ctx, self.kind, "Deployment", deployment_name(owner, track), owner.namespace):
+                    events.append(("Normal", f"{track.capitalize()}Deleted",
+                                   f"deleted Deployment {deployment_name(owner, track)}"))
+            if bluegreen is not None:
+                children.delete(ctx, self.kind, "Service", service_name(owner, PREVIEW), owner.namespace)
             ctx.scrapes.forget(scrape_key(owner))
             fields["canary"] = None
         if plan.phase == "Promoted":
@@ -490,12 +568,13 @@ class ModelDeploymentController:
                                       "message": rb.message[:4000], "at": now_rfc3339()}
         ready_n = s_ready + c_ready
         ready = Cond("Ready", "True" if ready_n else "False", "Serving" if ready_n else "Progressing",
-                     f"{s_ready} stable (version {plan.stable_serves}) + {c_ready} canary replica(s) ready"
+                     f"{s_ready} stable (version {plan.stable_serves}) + {c_ready} {plan.canary_track} replica(s) ready"
                      if plan.canary_serves is not None else
                      f"{s_ready}/{s_want} replicas serve version {plan.stable_serves}")
         conds = [ok, ready]
         if plan.phase in ("Progressing", "Promoting"):
-            conds += [Cond("Progressing", "True", "CanaryRollout" if steps else "RollingOut", plan.message), HEALTHY]
+            kind = "BlueGreenRollout" if bluegreen else "CanaryRollout" if steps else "RollingOut"
+            conds += [Cond("Progressing", "True", kind, plan.message), HEALTHY]
         elif plan.phase == "Aborted":
             if rollback_cond is not None:
                 conds += [Cond("Progressing", "False", "RolledBack", rollback_cond.message), rollback_cond]
@@ -512,7 +591,7 @@ class ModelDeploymentController:
             if monitor_cond is not None:
                 conds.append(monitor_cond)
             elif not (plan.phase == "Stable" and degraded.get("status") == "True"
-                      and degraded.get("reason") in ("MonitoringBreach", "UnsupportedMetric")
+                      and degraded.get("reason") in ("MonitoringBreach", "MonitoringNotPossible")
                       and spec.monitoring is not None):
                 conds.append(HEALTHY)  # an alert stays until monitoring passes again
         requeue = plan.requeue_after
@@ -556,7 +635,7 @@ class ModelDeploymentController:
             return float(interval)
         stored = [m for m in status.get("monitoringMetrics") or [] if m.get("version") == stable]
         failures = {m["name"]: int(m.get("consecutiveFailures") or 0) for m in stored}
-        result = evaluate(checks, self.measurements(checks, previous, current), failures)
+        result = evaluate(checks, self.measurements(ctx, owner, checks, previous, current, version=stable), failures)
         if current.unreachable:
             result = replace(result, message=result.message + "; unreachable pods: " + ", ".join(current.unreachable))
         return result, [r.wire(now_rfc3339(), stable) for r in result.checks]
@@ -569,14 +648,24 @@ class ModelDeploymentController:
                 if p.status and p.status.pod_ip and p.status.phase == "Running"
                 and not p.metadata.deletion_timestamp]
 
-    def measurements(self, checks: list[MetricCheck], previous: Scrape, current: Scrape) -> dict[str, Measurement]:
+    def measurements(self, ctx: OperatorContext, owner: Owner, checks: list[MetricCheck], previous: Scrape,
+                     current: Scrape, *, version: int) -> dict[str, Measurement]:
+        """Builtin checks from the two scrapes (per-pod deltas); Prometheus checks by one PromQL query each over
+        the check's window (the interval between the scrapes when it has none)."""
         delta = interval_delta(previous, current)
         seconds = current.at - previous.at
-        return {c.name: measure(c.metric or "", delta, seconds) if c.provider == "Builtin" else
-                Measurement(None, 0, "the Prometheus provider is not implemented yet") for c in checks}
+        out = {}
+        for c in checks:
+            if c.provider == "Builtin":
+                out[c.name] = measure(c.metric or "", delta, seconds)
+            else:
+                out[c.name] = prometheus.measure(
+                    c, url=ctx.config.prometheus_url or "", namespace=owner.namespace, deployment=owner.name,
+                    version=version, window_seconds=duration_seconds(c.window) if c.window else max(1.0, seconds))
+        return out
 
     def analyse(self, ctx: OperatorContext, spec: ModelDeploymentSpec, *, owner: Owner, status: dict[str, Any],
-                target: int, state: RolloutState, now: float, in_step: bool
+                target: int, state: RolloutState, now: float, in_step: bool, track: str = CANARY
                 ) -> tuple[Analysis | None, str, list[dict[str, Any]] | None]:
         """(verdict for the current step, message, new analysisMetrics for status or None when not measured).
 
@@ -599,14 +688,15 @@ class ModelDeploymentController:
                                                           if m["name"] in names):
                 return "Pass", "", None
             return "Wait", summarize(stored), None
-        current = scrape(self.pod_targets(ctx, owner, CANARY, target), target)
+        current = scrape(self.pod_targets(ctx, owner, track, target), target)
         ctx.scrapes.put(key, target, current)
         failures = {m["name"]: int(m.get("consecutiveFailures") or 0) for m in stored}
         if previous is None:
             result = inconclusive(checks, failures, "first measurement of this rollout in this operator process: "
                                                     "baseline scrape taken")
         else:
-            result = evaluate(checks, self.measurements(checks, previous, current), failures)
+            result = evaluate(checks, self.measurements(ctx, owner, checks, previous, current,
+                                                        version=target), failures)
         wire = [r.wire(now_rfc3339(), target) for r in result.checks]
         message = result.message
         if current.unreachable:

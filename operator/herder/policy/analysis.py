@@ -214,7 +214,7 @@ def evaluate(checks: Sequence[MetricCheck], measurements: Mapping[str, Measureme
         message = f"{m.message}; threshold {bounds}" if m.message else f"threshold {bounds}"
         r = CheckResult(check.name, m.value, m.samples, v, failures, message)
         results.append(r)
-        if failures >= check.failure_limit:
+        if v == "Fail" and failures >= check.failure_limit:  # a breach happens at a failure, never at no data
             breached.append(f"{r.describe()}: {failures} consecutive failure(s), limit {check.failure_limit}")
     if breached:
         return IntervalResult("Abort", tuple(results), "; ".join(breached))

@@ -73,6 +73,10 @@ class Plan:
     requeue_after: float | None = None
     rollback: Rollback | None = None
     events: tuple[tuple[str, str, str], ...] = field(default_factory=tuple)
+    canary_track: str = "canary"
+    """Track (and Deployment name suffix) of the second Deployment: canary, or preview for blue/green."""
+    service_track: str | None = None
+    """Track the ModelDeployment's Service selects; None: every track (replica-ratio canary)."""
 
 
 def decide(*, target: int, steps: list[Step], total: int, state: RolloutState, now: float,
