@@ -16,7 +16,10 @@ from pathlib import Path
 
 
 def _parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="herder report", description=__doc__.splitlines()[0] if __doc__ else None)
+    ap = argparse.ArgumentParser(
+        prog="herder report",
+        description="Write an HTML report of a Model: its versions and their offline metrics over time, drift per "
+                    "feature, and the timeline of retrains, promotions and rollbacks (index.html plus PNGs).")
     ap.add_argument("model", metavar="MODEL", help="name of the Model")
     ap.add_argument("-n", "--namespace", default="default", help="namespace of the Model (default: default)")
     ap.add_argument("--kubeconfig", help="kubeconfig path (default: in-cluster, then $KUBECONFIG or ~/.kube/config)")
