@@ -251,6 +251,8 @@ def measure_drift(metric: str, baseline: BaselineProfile | None, delta: BinCount
         return DriftMeasurement(None, 0, "the model version has no baseline profile to compare with")
     needed = max(min_samples, 1)
     if metric == "PredictionDriftPSI":
+        if baseline.prediction is None or baseline.prediction.fractions is None:
+            return DriftMeasurement(None, delta.predictions(), "the baseline has no prediction distribution")
         samples = delta.predictions()
         if samples < needed:
             return DriftMeasurement(None, samples, f"{samples} predictions in the window, fewer than the "
@@ -261,6 +263,8 @@ def measure_drift(metric: str, baseline: BaselineProfile | None, delta: BinCount
         return DriftMeasurement(value, samples, f"prediction PSI {from_decimal(value)} over {samples} predictions",
                                 {"prediction": value})
     samples = delta.rows()
+    if not baseline.features:
+        return DriftMeasurement(None, samples, "the baseline has no feature bins")
     if samples < needed:
         return DriftMeasurement(None, samples, f"{samples} rows in the window, fewer than the {needed} needed "
                                                f"(minSamples): inconclusive")

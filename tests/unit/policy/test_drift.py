@@ -114,6 +114,9 @@ def test_what_cannot_be_compared_is_said() -> None:
     bad = BinCounts({"age": (50.0, 50.0), "plan": (100.0, 0.0, 0.0)})
     m = measure_drift("FeatureDriftPSI", BASELINE, bad, 10)
     assert set(m.features) == {"plan"} and "age: 2 live bins vs 4 baseline bins" in m.message
+    empty = BaselineProfile()
+    assert measure_drift("FeatureDriftPSI", empty, BinCounts(), 100).message == "the baseline has no feature bins"
+    assert "no prediction distribution" in measure_drift("PredictionDriftPSI", empty, BinCounts(), 100).message
     no_fractions = BaselineProfile.model_validate({"features": {"x": {"kind": "numeric", "edges": [1.0]}}})
     m = measure_drift("FeatureDriftPSI", no_fractions, BinCounts({"x": (5.0, 5.0)}), 1)
     assert m.value is None and "x: the baseline has no bin fractions" in m.message
