@@ -112,7 +112,11 @@ def instant_query(url: str, query: str, timeout: float = QUERY_TIMEOUT_SECONDS) 
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (http/https only)
             raw = response.read(MAX_ANSWER_BYTES + 1)
     except urllib.error.HTTPError as e:
-        raise PrometheusError(http_error_message(endpoint, e.code, e.read(64 * 1024))) from None
+        try:
+            detail = e.read(64 * 1024)
+        except (OSError, http.client.HTTPException):
+            detail = b""
+        raise PrometheusError(http_error_message(endpoint, e.code, detail)) from None
     except urllib.error.URLError as e:
         raise PrometheusError(f"Prometheus at {url} is unreachable: {e.reason}") from None
     except (OSError, http.client.HTTPException) as e:  # timeouts, resets, truncated answers

@@ -277,6 +277,12 @@ def test_missing_or_bad_url_is_no_data(url: str) -> None:
                                     "HERDER_PROMETHEUS_URL, chart value prometheus.url)")
 
 
+def test_a_malformed_url_is_no_data_not_an_exception() -> None:
+    m = run(check(), "http://[::1")
+    assert (m.value, m.samples) == (None, 0)
+    assert "Invalid IPv6 URL" in m.message
+
+
 # ------------------------------------------------------------------------------------------------ configuration
 def test_url_from_env_and_flag(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("HERDER_PROMETHEUS_URL", raising=False)
