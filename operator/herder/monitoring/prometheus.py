@@ -94,7 +94,10 @@ def shorten(text: str, limit: int = 300) -> str:
 
 def query_endpoint(url: str) -> str:
     """``<url>/api/v1/query``; ``url`` may carry a path prefix (Prometheus' --web.route-prefix)."""
-    parts = urllib.parse.urlsplit(url.strip())
+    try:
+        parts = urllib.parse.urlsplit(url.strip())
+    except ValueError as e:
+        raise PrometheusError(f"Prometheus URL {url!r} is not a valid URL: {e}") from None
     if parts.scheme not in {"http", "https"} or not parts.netloc:
         raise PrometheusError(f"Prometheus URL {url!r} is not an http:// or https:// URL")
     return urllib.parse.urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/") + "/api/v1/query", "", ""))

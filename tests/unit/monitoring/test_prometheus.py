@@ -280,7 +280,7 @@ def test_missing_or_bad_url_is_no_data(url: str) -> None:
 def test_a_malformed_url_is_no_data_not_an_exception() -> None:
     m = run(check(), "http://[::1")
     assert (m.value, m.samples) == (None, 0)
-    assert "Invalid IPv6 URL" in m.message
+    assert m.message == "Prometheus URL 'http://[::1' is not a valid URL: Invalid IPv6 URL"
 
 
 # ------------------------------------------------------------------------------------------------ configuration
