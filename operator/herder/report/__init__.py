@@ -21,7 +21,8 @@ def _parser() -> argparse.ArgumentParser:
         description="Write an HTML report of a Model: its versions and their offline metrics over time, drift per "
                     "feature, and the timeline of retrains, promotions and rollbacks (index.html plus PNGs).")
     ap.add_argument("model", metavar="MODEL", help="name of the Model")
-    ap.add_argument("-n", "--namespace", default="default", help="namespace of the Model (default: default)")
+    ap.add_argument("-n", "--namespace",
+                    help="namespace of the Model (default: the kubeconfig context's, else default)")
     ap.add_argument("--kubeconfig", help="kubeconfig path (default: in-cluster, then $KUBECONFIG or ~/.kube/config)")
     ap.add_argument("--output", "-o", type=Path, default=None,
                     help="directory to write index.html and the PNGs to (default: ./report-MODEL)")
@@ -30,7 +31,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(list(sys.argv[1:] if argv is None else argv))
-    from herder.report.fetch import ReportError, fetch
+    from herder.report.fetch import ReportError, default_namespace, fetch
 
     try:
         import matplotlib  # noqa: F401
@@ -42,7 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from herder.report.render import render, write
 
     try:
-        objects = fetch(args.model, args.namespace, args.kubeconfig)
+        objects = fetch(args.model, args.namespace or default_namespace(args.kubeconfig), args.kubeconfig)
     except ReportError as e:
         print(f"herder report: {e}", file=sys.stderr)
         return 1

@@ -37,6 +37,18 @@ def _client(kubeconfig: str | None) -> Any:
         raise ReportError(f"cannot load the Kubernetes configuration ({kubeconfig or 'default'}): {e}") from e
 
 
+def default_namespace(kubeconfig: str | None) -> str:
+    """The current context's namespace (as kubectl uses it), else "default"."""
+    from kubernetes import config
+
+    try:
+        _, active = config.list_kube_config_contexts(config_file=kubeconfig)
+    except (config.ConfigException, OSError, TypeError):
+        return "default"
+    ns = ((active or {}).get("context") or {}).get("namespace")
+    return str(ns) if ns else "default"
+
+
 def fetch(model: str, namespace: str, kubeconfig: str | None = None) -> Objects:
     """The objects of ``model``; ReportError naming the Model and namespace when it does not exist."""
     from kubernetes.client.exceptions import ApiException

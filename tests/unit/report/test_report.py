@@ -185,3 +185,20 @@ def test_help_lists_the_options(capsys: pytest.CaptureFixture[str]) -> None:
     assert stopped.value.code == 0
     text = capsys.readouterr().out
     assert all(opt in text for opt in ("MODEL", "--namespace", "--kubeconfig", "--output"))
+
+
+def test_namespace_defaults_to_the_kubeconfig_context(tmp_path: Path) -> None:
+    from herder.report.fetch import default_namespace
+
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text("""apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "http://127.0.0.1:9"}}]
+users: [{name: u, user: {token: t}}]
+contexts: [{name: x, context: {cluster: c, user: u, namespace: ml-team}}, {name: y, context: {cluster: c, user: u}}]
+current-context: x
+""")
+    assert default_namespace(str(kubeconfig)) == "ml-team"
+    kubeconfig.write_text(kubeconfig.read_text().replace("current-context: x", "current-context: y"))
+    assert default_namespace(str(kubeconfig)) == "default"
+    assert default_namespace(str(tmp_path / "missing")) == "default"
