@@ -21,6 +21,8 @@ from herder.report.data import Event, Measured, ReportData
 DPI = 100
 MAX_METRICS = 6
 MAX_FEATURES = 25
+MAX_LABELS = 40
+"""Above this many points a plot's version labels would overlap into a smear; the tables list them all."""
 COLOURS = {"Trained": "#4c72b0", "Candidate": "#8172b2", "Promoted": "#55a868", "RolledBack": "#c44e52",
            "Rejected": "#dd8452", "RetrainTriggered": "#937860", "RetrainPending": "#da8bc3",
            "RetrainSkipped": "#8c8c8c", "RetrainFailed": "#000000", "Deleted": "#8c8c8c"}
@@ -58,7 +60,9 @@ def versions_png(data: ReportData) -> bytes:
         ys = [v.metrics[metric] for v in rows]
         ax.plot(xs, ys, color="#4c72b0", marker="o", linewidth=1)
         for x, y, v in zip(xs, ys, rows, strict=True):
-            ax.annotate(f"v{v.version}", (x, y), textcoords="offset points", xytext=(0, 7), ha="center", fontsize=8)
+            if len(rows) <= MAX_LABELS or v.version == production:
+                ax.annotate(f"v{v.version}", (x, y), textcoords="offset points", xytext=(0, 7), ha="center",
+                            fontsize=8)
             if v.version == production:
                 ax.plot([x], [y], linestyle="none", marker="*", markersize=15, color="#55a868", zorder=3,
                         label="production")
@@ -139,7 +143,7 @@ def timeline_png(data: ReportData) -> bytes:
         for e in mine:
             label = (f"v{e.from_version}→v{e.version}" if e.from_version and e.version
                      else f"v{e.version}" if e.version else "")
-            if label:
+            if label and len(events) <= MAX_LABELS * 2:
                 x = float(date2num(e.at))  # type: ignore[no-untyped-call]
                 ax.annotate(label, (x, row), textcoords="offset points", xytext=(0, 8),
                             ha="center", fontsize=8)

@@ -202,3 +202,16 @@ current-context: x
     kubeconfig.write_text(kubeconfig.read_text().replace("current-context: x", "current-context: y"))
     assert default_namespace(str(kubeconfig)) == "default"
     assert default_namespace(str(tmp_path / "missing")) == "default"
+
+
+def test_a_long_history_still_renders() -> None:
+    model = copy.deepcopy(MODEL)
+    start = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+    model["status"]["history"] = [
+        {"at": (start + dt.timedelta(hours=i)).isoformat().replace("+00:00", "Z"),
+         "action": ("Trained", "Promoted", "RolledBack", "RetrainTriggered")[i % 4], "version": i // 4 + 1,
+         "reason": "Test"} for i in range(200)]
+    versions = [_version(n, f"2026-11-{1 + n // 8:02d}T00:00:00Z", str(0.8 + (n % 10) / 100)) for n in range(1, 120)]
+    files = render(report_data(model, versions, [DEPLOYMENT], now=NOW))
+    assert all(_png_size(files[n])[0] > 300 for n in ("versions.png", "timeline.png", "drift.png"))
+    assert files[INDEX].decode().count("<tr>") > 300  # every version and step is in the tables
