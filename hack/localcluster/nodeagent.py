@@ -282,7 +282,11 @@ class PodRunner(threading.Thread):
             log.exception("pod %s/%s: agent error", self.ns, self.pod_name)
             self.fail("NodeAgentError", f"{type(e).__name__}: {e}")
         finally:
-            if not self.stop_requested.is_set():  # finished or failed by itself: nothing graceful to do
+            # Containers are stopped from this thread, never after it ends: PR_SET_PDEATHSIG fires when the *thread*
+            # that started a process exits, which would SIGKILL them in the middle of their preStop.
+            if self.stop_requested.is_set() and self.deadline is not None:
+                self._terminate_containers(self.deadline)
+            else:  # finished or failed by itself: nothing graceful to do
                 self._stop_containers(Deadline(0))
             self.done.set()
 
@@ -375,20 +379,29 @@ class PodRunner(threading.Thread):
         if not first:
             self.stopped.wait()
             return
+        deadline = self.deadline
+        assert deadline is not None
         try:
-            self.stop_requested.set()
-            self.done.wait(timeout=30)  # the run loop ends within a probe's timeout
-            if any(c.proc is not None and c.proc.poll() is None for c in self.containers):
-                log.info("pod %s/%s: terminating, grace period %.0fs", self.ns, self.pod_name, grace)
-                for c in self.containers:
-                    c.ready = False
-                self.write_status()
-                self._stop_containers(self.deadline)
-                self.write_status()
+            self.stop_requested.set()  # the run thread leaves its loop and terminates the containers itself
+            if not self.done.wait(timeout=deadline.remaining() + 60):
+                log.warning("pod %s/%s: the pod's thread is stuck; stopping its containers from here",
+                            self.ns, self.pod_name)
+                self._stop_containers(Deadline(0))
         finally:
             if self.ip:
                 self.agent.ips.put(self.ip)
             self.stopped.set()
+
+    def _terminate_containers(self, deadline: Deadline) -> None:
+        if not any(c.proc is not None and c.proc.poll() is None for c in self.containers):
+            return
+        log.info("pod %s/%s: terminating, %.0fs left of the grace period%s", self.ns, self.pod_name,
+                 deadline.remaining(), " (forced)" if deadline.forced else "")
+        for c in self.containers:
+            c.ready = False
+        self.write_status()
+        self._stop_containers(deadline)
+        self.write_status()
 
     def hurry(self, grace: float) -> None:
         """A newer deletion with a shorter grace period: bring the running termination's deadline forward."""
