@@ -65,6 +65,7 @@ def test_preview_switch_scale_down_and_abort_in_preview(workspace: Workspace) ->
         raise AssertionError(f"{e}\n{collision_hint(ws)}") from None
     finally:
         load.finish()
+    assert cond(waiting, "Progressing")["reason"] == "Paused"  # Argo CD: Suspended, waiting for a person
     st = waiting["status"]
     assert (st["stableVersion"], st["canaryVersion"], st["canaryWeight"], st["currentStep"]) == (1, 2, 0, 0)
     passed = next(m for m in st["analysisMetrics"] if m["name"] == "error-rate")

@@ -573,7 +573,8 @@ class ModelDeploymentController:
                      f"{s_ready}/{s_want} replicas serve version {plan.stable_serves}")
         conds = [ok, ready]
         if plan.phase in ("Progressing", "Promoting"):
-            kind = "BlueGreenRollout" if bluegreen else "CanaryRollout" if steps else "RollingOut"
+            kind = "Paused" if plan.paused else "BlueGreenRollout" if bluegreen else "CanaryRollout" if steps else \
+                "RollingOut"  # Paused: Argo CD shows the ModelDeployment as Suspended (waiting for a person)
             conds += [Cond("Progressing", "True", kind, plan.message), HEALTHY]
         elif plan.phase == "Aborted":
             if rollback_cond is not None:

@@ -55,11 +55,13 @@ def decide_bluegreen(*, target: int, total: int, settings: BlueGreenSettings, st
 
     def plan(phase: Phase, st: RolloutState, message: str, *, stable_serves: int | None = None,
              preview: bool = False, service: str = STABLE, requeue: float | None = None,
-             rb: Rollback | None = None, events: tuple[tuple[str, str, str], ...] = ()) -> Plan:
+             rb: Rollback | None = None, events: tuple[tuple[str, str, str], ...] = (), paused: bool = False
+             ) -> Plan:
         serves = stable if stable_serves is None else stable_serves
         assert serves is not None
         return Plan(phase, st, serves, total, target if preview else None, preview_n if preview else 0, message,
-                    requeue_after=requeue, rollback=rb, events=events, canary_track=PREVIEW, service_track=service)
+                    requeue_after=requeue, rollback=rb, events=events, canary_track=PREVIEW, service_track=service,
+                    paused=paused)
 
     if stable is None:
         return plan("Initial", RolloutState(), f"deploying version {target}", stable_serves=target)
@@ -112,10 +114,11 @@ def decide_bluegreen(*, target: int, total: int, settings: BlueGreenSettings, st
         waiting = [] if preview_ready else ["the preview replicas to be ready"]
         if not passed:
             waiting.append(analysis_message or "analysis has not passed yet")
-        if not waiting and not settings.auto_promote:
+        paused = not waiting and not settings.auto_promote
+        if paused:
             waiting.append("the herder.dev/promote annotation (autoPromote is false)")
         return plan("Progressing", s, f"blue/green: previewing version {target}, waiting for " + "; ".join(waiting),
-                    preview=True, requeue=interval if analysis is not None else 2.0)
+                    preview=True, requeue=interval if analysis is not None else 2.0, paused=paused)
     if step == SWITCHED_STEP:
         elapsed = now - s.step_started_at
         if elapsed >= settings.scale_down_delay:

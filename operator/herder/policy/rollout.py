@@ -77,6 +77,8 @@ class Plan:
     """Track (and Deployment name suffix) of the second Deployment: canary, or preview for blue/green."""
     service_track: str | None = None
     """Track the ModelDeployment's Service selects; None: every track (replica-ratio canary)."""
+    paused: bool = False
+    """Waiting for a person (the herder.dev/promote annotation), not for the machine."""
 
 
 def decide(*, target: int, steps: list[Step], total: int, state: RolloutState, now: float,

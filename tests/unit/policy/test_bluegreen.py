@@ -42,7 +42,7 @@ def test_the_switch_waits_for_ready_preview_pods_and_passing_analysis() -> None:
 def test_without_auto_promote_the_switch_waits_for_the_promote_annotation() -> None:
     wait = decide_bluegreen(target=2, total=3, settings=MANUAL, state=at(0), now=110, analysis=None,
                             preview_ready=True)
-    assert wait.state == at(0) and "herder.dev/promote" in wait.message
+    assert wait.state == at(0) and "herder.dev/promote" in wait.message and wait.paused
     go = decide_bluegreen(target=2, total=3, settings=MANUAL, state=at(0), now=110, analysis=None,
                           preview_ready=True, promote=True)
     assert go.state.current_step == 1 and "herder.dev/promote" in go.events[0][2]
