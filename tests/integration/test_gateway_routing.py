@@ -23,7 +23,7 @@ import yaml
 from localcluster import binaries
 from localcluster.cluster import LocalCluster
 
-from herder.api.deployment import ModelDeploymentSpec
+from herder.api.deployment import GatewayAPI, ModelDeploymentSpec, ParentRef, TrafficRouting
 from herder.api.parsing import parse_spec
 from herder.controllers.config import OperatorConfig
 from herder.controllers.context import Clients, OperatorContext
@@ -288,3 +288,28 @@ def test_unroute_without_the_crds_or_rbac_is_quiet(router_without_gateway_rbac: 
                                                    namespace: str) -> None:
     owner, _ = make_deployment(crds, namespace)
     assert unroute(router_without_gateway_rbac.ctx, owner) == []
+
+
+def test_a_spec_change_that_drops_fields_reaches_the_route(gateway_api: LocalCluster, router: Router,
+                                                           namespace: str) -> None:
+    """Dropping the hostnames, a parentRef's namespace and the path prefix from the spec removes them from the
+    route (a server-side apply alone would keep fields the create co-owns), then nothing more is written."""
+    cluster = gateway_api
+    owner, spec = make_deployment(cluster, namespace)
+    route(router.ctx, owner, spec, stable_version=1, canary_version=None, canary_weight=0)
+    narrower = spec.model_copy(update={"traffic_routing": TrafficRouting(type="GatewayAPI", gateway_api=GatewayAPI(
+        parent_refs=[ParentRef(name="public"), ParentRef(name="internal", section_name="http")]))})
+    mark = cluster.audit_lines()
+    events = route(router.ctx, owner, narrower, stable_version=1, canary_version=None, canary_weight=0)
+    assert [e[1] for e in events] == ["HTTPRouteUpdated"]
+    assert writes(cluster, router.user, namespace, mark) == [("patch", "httproutes", "iris")]
+    r = live_route(cluster, namespace)
+    assert r is not None
+    assert not r["spec"].get("hostnames")
+    assert r["spec"]["parentRefs"] == [
+        {"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "public"},
+        {"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "internal", "sectionName": "http"}]
+    assert r["spec"]["rules"][0]["matches"] == [{"path": {"type": "PathPrefix", "value": "/"}}]
+    mark = cluster.audit_lines()
+    assert route(router.ctx, owner, narrower, stable_version=1, canary_version=None, canary_weight=0) == []
+    assert writes(cluster, router.user, namespace, mark) == []

@@ -24,6 +24,7 @@ from herder.resources.traffic import (
     backend_weights,
     build_route,
     build_track_service,
+    route_identity,
     route_name,
     track_service_name,
 )
@@ -165,7 +166,7 @@ def route(ctx: OperatorContext, owner: Owner, spec: ModelDeploymentSpec, *, stab
             events.append(("Normal", f"Service{action.capitalize()}",
                            f"{action} Service {svc['metadata']['name']} for the "
                            f"{svc['metadata']['labels']['herder.dev/track']} track"))
-    if live is not None and not children.is_subset(desired, live):
+    if live is not None and (not children.is_subset(desired, live) or route_identity(desired) != route_identity(live)):
         _ensure_route(ctx, desired)
         before = _split(backend_weights(live), owner)
         events.append(("Normal", "TrafficShifted" if before != split else "HTTPRouteUpdated",

@@ -109,13 +109,24 @@ def build_route(owner: Owner, gateway: GatewayAPI, canary_weight: int | None) ->
         backends.append({"name": track_service_name(owner, CANARY), "port": SERVICE_PORT, "weight": canary})
     spec: dict[str, Any] = {
         "parentRefs": parent_refs(gateway),
+        # always present, empty when none: a field left out of a server-side apply is not removed while another
+        # field manager (the create) co-owns it, so dropping the hostnames from the spec must apply [] explicitly
+        "hostnames": list(gateway.hostnames or []),
         "rules": [{"matches": [{"path": {"type": "PathPrefix", "value": gateway.path_prefix or "/"}}],
                    "backendRefs": backends}],
     }
-    if gateway.hostnames:
-        spec["hostnames"] = list(gateway.hostnames)
     return {"apiVersion": ROUTE_API_VERSION, "kind": "HTTPRoute",
             "metadata": metadata(owner, route_name(owner), "route"), "spec": spec}
+
+
+def route_identity(route: dict[str, Any]) -> tuple[Any, ...]:
+    """What a route attaches to and matches, with the API server's defaults filled in: (parentRefs, hostnames).
+
+    Comparing desired and live by "is every desired field in live" misses a field the spec dropped (a parentRef's
+    namespace or sectionName, the hostnames), because the live object still has it; these are compared whole."""
+    spec = route.get("spec") or {}
+    parents = [{"group": "gateway.networking.k8s.io", "kind": "Gateway", **p} for p in spec.get("parentRefs") or []]
+    return parents, list(spec.get("hostnames") or [])
 
 
 def backend_weights(route: dict[str, Any]) -> dict[str, int]:

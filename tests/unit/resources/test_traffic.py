@@ -13,6 +13,7 @@ from herder.resources.traffic import (
     build_route,
     build_track_service,
     gateway_replicas,
+    route_identity,
     route_weights,
     track_service_name,
 )
@@ -84,7 +85,7 @@ def test_parent_refs_hostnames_and_path_come_from_the_spec() -> None:
 
 def test_defaults_match_everything_on_the_gateway() -> None:
     route = build_route(OWNER, GatewayAPI(parent_refs=[ParentRef(name="gw")]), None)
-    assert "hostnames" not in route["spec"]
+    assert route["spec"]["hostnames"] == []  # explicit, so removing the hostnames from a spec clears them
     assert route["spec"]["rules"][0]["matches"] == [{"path": {"type": "PathPrefix", "value": "/"}}]
 
 
@@ -134,3 +135,16 @@ def test_gateway_replicas_refuse_bad_input_naming_it() -> None:
         gateway_replicas(3, 120)
     with pytest.raises(ValueError, match="replicas must not be negative, got -1"):
         gateway_replicas(-1, 10)
+
+
+def test_route_identity_sees_a_dropped_parent_namespace_or_hostname() -> None:
+    """is-subset comparison would miss these: the live route still has the field the spec dropped."""
+    live = build_route(OWNER, GW, 10)
+    live["spec"]["parentRefs"] = [{"group": "gateway.networking.k8s.io", "kind": "Gateway", **p}
+                                  for p in live["spec"]["parentRefs"]]  # as the API server stores it
+    assert route_identity(live) == route_identity(build_route(OWNER, GW, 50))
+    narrower = GatewayAPI(parent_refs=[ParentRef(name="public"), ParentRef(name="internal", section_name="http")],
+                          hostnames=["iris.example.com", "*.models.example.com"], path_prefix="/models/iris")
+    assert route_identity(live) != route_identity(build_route(OWNER, narrower, 10))
+    no_hosts = GatewayAPI(parent_refs=GW.parent_refs, path_prefix="/models/iris")
+    assert route_identity(live) != route_identity(build_route(OWNER, no_hosts, 10))
