@@ -4,6 +4,11 @@
 The bad version is the same artifact as version 1 with the tests/demos-only ``herder.dev/inject-error-rate``
 annotation (docs/rollout.md): its pods answer every inference request with 500, so the abort comes from what the
 pods measured, not from anything the test tells the operator.
+
+The load routes like kube-proxy: only to the Service's ready endpoints (the EndpointSlice controller's rule),
+re-read about every second. Every pod replaced on the way (canary scaled down or deleted, stable pods rolled) must
+leave without a single failed request: it leaves the ready endpoints at once on deletion, answers through its
+preStop sleep (much longer than the load's refresh), then drains on SIGTERM.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import urllib.request
 
 import pytest
 import yaml
+from kubernetes import client, config
 
 from tests.e2e.conftest import Workspace
 from tests.e2e.test_iris import IRIS, cond, get, wait_cond
@@ -37,6 +43,8 @@ DEPLOYMENT = {
     },
 }
 ROW = json.dumps({"instances": [[5.1, 3.5, 1.4, 0.2]]}).encode()
+REFRESH_SECONDS = 1.0
+"""How stale the load's view of the endpoints may be (kube-proxy's minimum sync period is 1 s by default)."""
 
 
 def serving_pods(ws: Workspace) -> list[tuple[str, str, str]]:
@@ -53,12 +61,17 @@ def serving_pods(ws: Workspace) -> list[tuple[str, str, str]]:
     return out
 
 
+def terminating_pods(ws: Workspace) -> list[str]:
+    pods = json.loads(ws.kubectl("get", "pods", "-l", "herder.dev/serving=iris", "-o", "json"))["items"]
+    return [p["metadata"]["name"] for p in pods if p["metadata"].get("deletionTimestamp")]
+
+
 def predict(ip: str, errors: list[str] | None = None) -> int:
     """The HTTP status of one prediction (0: no answer, the reason appended to ``errors``)."""
     req = urllib.request.Request(f"http://{ip}:8080/v1/models/iris:predict", method="POST", data=ROW,
                                  headers={"content-type": "application/json"})
     try:
-        with urllib.request.urlopen(req, timeout=5) as r:
+        with urllib.request.urlopen(req, timeout=15) as r:
             return int(r.status)
     except urllib.error.HTTPError as e:
         return int(e.code)
@@ -68,27 +81,58 @@ def predict(ip: str, errors: list[str] | None = None) -> int:
         return 0
 
 
-class Load(threading.Thread):
-    """~20 predictions/s round-robin over the ready serving pods (re-listed every second, like an endpoint
-    controller would), stopping by itself after ``seconds``. Records (time, track, version, status)."""
+class Endpoints:
+    """What kube-proxy would route the ``iris`` Service to, with each pod's track and version.
 
-    def __init__(self, ws: Workspace, seconds: float = 60, rate: float = 20) -> None:
+    The EndpointSlice controller's rule, applied by hand: the API server refuses loopback addresses in
+    EndpointSlices ("may not be in the loopback range"), so the local cluster's slices stay empty. The rule is the
+    controller's own: the pods the Service selects that have an IP and are ready, and not terminating (a pod
+    with a deletionTimestamp is never a ready endpoint)."""
+
+    def __init__(self, ws: Workspace) -> None:
+        self.ns = ws.namespace
+        self.core = client.CoreV1Api(config.new_client_from_config(config_file=str(ws.cluster.kubeconfig)))
+
+    def ready(self) -> list[tuple[str, str, str]]:
+        selector = self.core.read_namespaced_service("iris", self.ns).spec.selector
+        pods = self.core.list_namespaced_pod(self.ns, label_selector=",".join(f"{k}={v}" for k, v in
+                                                                             selector.items())).items
+        out = []
+        for pod in pods:
+            ready = any(c.type == "Ready" and c.status == "True" for c in pod.status.conditions or [])
+            if ready and pod.status.pod_ip and pod.metadata.deletion_timestamp is None:
+                assert pod.status.pod_ip.startswith("127."), pod.status.pod_ip  # loopback rule
+                labels = pod.metadata.labels
+                out.append((pod.status.pod_ip, labels["herder.dev/track"], labels["herder.dev/model-version"]))
+        return out
+
+
+class Load(threading.Thread):
+    """~20 predictions/s round-robin over the Service's ready endpoints (re-read every REFRESH_SECONDS, like
+    kube-proxy's sync), until stopped. Records (time, track, version, status); transport failures (refused, reset,
+    timeout) are status 0 with the reason in ``errors``."""
+
+    def __init__(self, ws: Workspace, rate: float = 20) -> None:
         super().__init__(daemon=True)
-        self.ws, self.seconds, self.rate = ws, seconds, rate
+        self.endpoints = Endpoints(ws)
+        self.rate = rate
         self.stop = threading.Event()
         self.results: list[tuple[float, str, str, int]] = []
         self.errors: list[str] = []
+        self.refresh_errors: list[str] = []
 
     def run(self) -> None:
-        end = time.monotonic() + self.seconds
         pods: list[tuple[str, str, str]] = []
         refresh = 0.0
         i = 0
-        while not self.stop.is_set() and time.monotonic() < end:
+        while not self.stop.is_set():
             now = time.monotonic()
             if now >= refresh:
-                pods = serving_pods(self.ws)
-                refresh = now + 1.0
+                try:
+                    pods = self.endpoints.ready()
+                except Exception as e:  # an API hiccup keeps the last view, as kube-proxy does
+                    self.refresh_errors.append(f"{now:.2f} {e}")
+                refresh = now + REFRESH_SECONDS
             if pods:
                 ip, track, version = pods[i % len(pods)]
                 i += 1
@@ -97,7 +141,21 @@ class Load(threading.Thread):
 
     def finish(self) -> None:
         self.stop.set()
-        self.join(timeout=10)
+        self.join(timeout=30)
+
+    def summary(self, what: str) -> str:
+        codes: dict[str, dict[int, int]] = {}
+        for _, _, version, code in self.results:
+            codes.setdefault(f"v{version}", {}).setdefault(code, 0)
+            codes[f"v{version}"][code] += 1
+        answered = sum(1 for *_, code in self.results if code)
+        return (f"{what}: {len(self.results)} requests, {answered} answered {codes}, {len(self.errors)} failed"
+                + (f"; endpoint reads that failed: {self.refresh_errors[:3]}" if self.refresh_errors else ""))
+
+
+def wait_replacements_done(ws: Workspace) -> None:
+    """No serving pod is terminating any more (so the load saw every replacement through to its end)."""
+    wait_until(lambda: not terminating_pods(ws), 90, interval=0.5, what="the replaced serving pods to be gone")
 
 
 def collision_hint(ws: Workspace) -> str:
@@ -133,6 +191,11 @@ def test_bad_canary_is_aborted_and_good_one_promoted(workspace: Workspace) -> No
     wait_until(lambda: get(ws, "modeldeployment", "iris").get("status", {}).get("stableVersion") == 1, 180,
                interval=1, what="stable version 1")
     wait_cond(ws, "modeldeployment", "iris", "Ready")
+    stable = json.loads(ws.kubectl("get", "deployment", "iris-stable", "-o", "json"))
+    pre_stop = stable["spec"]["template"]["spec"]["containers"][0]["lifecycle"]["preStop"]["sleep"]["seconds"]
+    # zero failed requests below is by construction, not by luck: a deleted pod keeps answering for several of the
+    # load's endpoint refreshes after it left the ready endpoints
+    assert pre_stop >= 4 * REFRESH_SECONDS, pre_stop
 
     # a bad version 2: same artifact, every inference answered 500 by fault injection (tests/demos only)
     register(ws, 2, {"herder.dev/inject-error-rate": "1.0"})
@@ -144,15 +207,23 @@ def test_bad_canary_is_aborted_and_good_one_promoted(workspace: Workspace) -> No
             body = wait_until(lambda: (b := get(ws, "modeldeployment", "iris"))["status"].get("abortedVersion")
                               == 2 and b, 60, interval=0.25, what="the rollout of version 2 to be aborted")
         except AssertionError as e:
-            raise AssertionError(f"{e}\n{collision_hint(ws)}") from None
+            raise AssertionError(f"{e}\n{collision_hint(ws)}\n{load.summary('load')}") from None
         aborted_at = time.monotonic()
         # traffic returns to version 1: once only version-1 pods are ready, the load keeps going a little
         pods = wait_until(lambda: (p := serving_pods(ws)) and len(p) == 2 and all(v == "1" for _, _, v in p)
                           and p, 60, what="two version-1 pods and no canary pod")
         clean_at = time.monotonic()
-        time.sleep(3)
+        wait_until(lambda: sum(1 for r in load.results if r[0] > clean_at + 1.5) >= 20, 60,
+                   what="20 requests sent after only version-1 pods were ready")
+        wait_replacements_done(ws)  # the aborted canary's pod went through preStop and drain under load
     finally:
         load.finish()
+    print("\n" + load.summary("abort of version 2"))
+    # not one transport failure (refused, reset, timeout) while the canary pod was scaled away and a stable pod
+    # added; every answer of version 1 a success, every answer of version 2 its injected 500
+    assert not load.errors, (load.errors, load.summary("abort of version 2"))
+    assert {code for _, _, v, code in load.results if v == "1"} == {200}, load.summary("abort of version 2")
+    assert {code for _, _, v, code in load.results if v == "2"} == {500}, load.summary("abort of version 2")
     st = body["status"]
     first_error = min(t for t, track, version, code in load.results if version == "2" and code == 500)
     breach_to_abort = aborted_at - first_error
@@ -179,7 +250,6 @@ def test_bad_canary_is_aborted_and_good_one_promoted(workspace: Workspace) -> No
     stable = json.loads(ws.kubectl("get", "deployment", "iris-stable", "-o", "json"))
     assert stable["spec"]["replicas"] == 2
     assert stable["metadata"]["labels"]["herder.dev/model-version"] == "1"
-    # (a request racing a pod replacement can still fail: "zero failed requests during a rollout" is open work)
     wait_until(lambda: [predict(ip) for ip, _, _ in pods for _ in range(10)] == [200] * 20, 30,
                what="both version-1 pods to answer")
     late = [(version, code) for t, _, version, code in load.results if t > clean_at + 1.5]  # endpoint refresh: 1s
@@ -211,7 +281,12 @@ def test_bad_canary_is_aborted_and_good_one_promoted(workspace: Workspace) -> No
         done = wait_until(lambda: (b := get(ws, "modeldeployment", "iris"))["status"].get("stableVersion") == 3
                           and cond(b, "Progressing").get("status") == "False" and b, 90, interval=0.5,
                           what="version 3 promoted")
-        promoted_at = time.monotonic()
+        wait_until(lambda: "iris-canary" not in ws.kubectl("get", "deployments", "-o", "name"), 30,
+                   what="the canary Deployment to be deleted")
+        pods = wait_until(lambda: (p := serving_pods(ws)) and len(p) == 2 and all(v == "3" for _, _, v in p)
+                          and p, 60, what="two version-3 pods")
+        wait_replacements_done(ws)  # the canary's pod and both version-1 pods went through preStop and drain
+        time.sleep(2)
     finally:
         load.finish()
     st = done["status"]
@@ -223,18 +298,13 @@ def test_bad_canary_is_aborted_and_good_one_promoted(workspace: Workspace) -> No
     assert cond(done, "Degraded")["status"] == "False"
     passed = next(m for m in st["analysisMetrics"] if m["name"] == "error-rate")
     assert (passed["verdict"], passed["version"]) == ("Pass", 3)
-    wait_until(lambda: "iris-canary" not in ws.kubectl("get", "deployments", "-o", "name"), 30,
-               what="the canary Deployment to be deleted")
-    pods = wait_until(lambda: (p := serving_pods(ws)) and len(p) == 2 and all(v == "3" for _, _, v in p) and p,
-                      60, what="two version-3 pods")
     wait_until(lambda: [predict(ip) for ip, _, _ in pods] == [200, 200], 30, what="both version-3 pods to answer")
-    # every answer from a version-3 pod was a success (the canary's pod is killed at once when its Deployment
-    # is deleted -- the local node agent does not run preStop then -- so a request sent to it in the load
-    # thread's one-second endpoint staleness can find nobody listening: counted, not a failed answer)
-    answered = [c for _, _, v, c in load.results if v == "3" and c != 0]
-    assert answered and all(c == 200 for c in answered), (answered, load.errors, promoted_at)
-    print(f"version-3 requests: {len(answered)} answered 200, {len(load.errors)} without an answer "
-          f"{load.errors}")
+    # not one transport failure while the canary's pod was deleted with its Deployment and both version-1 pods
+    # were rolled to version 3; every answer, from either version, a success
+    print(load.summary("rollout of version 3"))
+    assert not load.errors, (load.errors, load.summary("rollout of version 3"))
+    assert {code for *_, code in load.results} == {200}, load.summary("rollout of version 3")
+    assert {v for _, _, v, _ in load.results} == {"1", "3"}, load.summary("rollout of version 3")
 
     # a promoted canary-mode ModelDeployment is quiet: resyncs make no writes
     def mdep_writes() -> dict[str, float]:
