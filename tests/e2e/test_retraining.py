@@ -200,6 +200,26 @@ def test_a_retrain_whose_training_job_exists_already_is_adopted_not_duplicated(w
     assert training_jobs(ws, "iris-adopt") == ["iris-adopt-retrain-1"]
 
 
+
+def test_a_failed_retrain_is_recorded_and_frees_the_in_flight_guardrail(workspace: Workspace) -> None:
+    ws = workspace
+    broken = model("iris-broken", cooldown="1s")
+    broken["spec"]["training"]["estimator"] = {"class": "LogisticRegression", "params": {"C": "-1"}}
+    ws.kubectl("apply", "-f", "-", input=yaml.safe_dump_all([*IRIS[:2], broken]))
+    annotate(ws, "iris-broken", "retrain", "one")
+    h = wait_history(ws, "iris-broken", "RetrainFailed", timeout=300)
+    failed = h[-1]
+    assert (failed["reason"], failed["trainingJob"]) == ("InvalidTrainingInput", "iris-broken-retrain-1")
+    assert "'C'" in failed["message"] or " C " in failed["message"]
+    st = get(ws, "model", "iris-broken")["status"]
+    assert "inFlight" not in st["retraining"] and "aliases" not in st
+    [warning] = events(ws, "RetrainFailed")
+    assert warning["type"] == "Warning"
+    # the next request may run at once: nothing is in flight any more
+    annotate(ws, "iris-broken", "retrain", "two")
+    h = wait_history(ws, "iris-broken", "RetrainTriggered", 2)
+    assert h[-1]["trainingJob"] == "iris-broken-retrain-2"
+
 # ---------------------------------------------------------------------------------------------- metric triggers
 ROWS = [[float(x) for x in line.split(",")[:4]]
         for line in (ROOT / "examples" / "data" / "iris.csv").read_text().splitlines()[1:] if line.strip()]
