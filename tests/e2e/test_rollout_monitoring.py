@@ -62,12 +62,16 @@ def test_a_breach_after_promotion_rolls_back_to_the_last_good_version(workspace:
                               and b, 90, interval=0.25, what="the monitoring rollback of version 2")
         except AssertionError as e:
             raise AssertionError(f"{e}\n{collision_hint(ws)}") from None
+        observed = time.monotonic()
         pods = wait_until(lambda: (p := serving_pods(ws)) and len(p) == 1 and p[0][2] == "1" and p, 60,
                           what="a version-1 pod serving again")
         wait_until(lambda: [predict(ip) for ip, _, _ in pods for _ in range(5)] == [200] * 5, 30,
                    what="version 1 to answer")
     finally:
         load.finish()
+    first_error = min(t for t, _, version, code in load.results if version == "2" and code == 500)
+    print(f"\nfirst 500 from version 2 -> rollback observed on status: {observed - first_error:.1f}s "
+          f"(interval {INTERVAL:g}s, failureLimit {FAILURE_LIMIT})")
     st = body["status"]
     rb = st["lastRollback"]
     assert (rb["from"], rb["to"], rb["reason"]) == (2, 1, "MonitoringBreach"), rb
