@@ -408,9 +408,16 @@ class ModelDeploymentController:
         # a check nobody can measure would hold a rollout forever: refuse to start one (the stable version serves)
         problems = check_problems(spec.analysis.metrics, "spec.analysis.metrics",
                                   ctx.config.prometheus_url) if spec.analysis else []
+        reason = "AnalysisNotPossible"
+        if bluegreen is not None and spec.traffic_routing is not None and spec.traffic_routing.type == "GatewayAPI":
+            # the Gateway API track Services select stable and canary pods, not preview ones: a switch would route
+            # to nobody, so refuse plainly instead
+            reason, problems = "UnsupportedStrategy", [
+                "spec.trafficRouting.type: GatewayAPI with spec.strategy.type BlueGreen is not supported yet "
+                "(blue/green switches the Service; use trafficRouting Replicas)"]
         if problems and not in_progress and target not in (stable_before, state.aborted_version):
             return self.hold(spec, body, ctx, owner=owner, live_stable=live_stable, ok=ok, deps=deps,
-                             fields=fields, events=events, reason="AnalysisNotPossible",
+                             fields=fields, events=events, reason=reason,
                              message=f"version {target} is not rolled out: " + "; ".join(problems))
 
         # monitoring of the stable version, when no rollout is in progress
