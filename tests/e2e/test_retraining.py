@@ -125,6 +125,14 @@ def test_manual_retrain_moves_production_and_the_guardrails_refuse(workspace: Wo
     assert [e["action"] for e in h] == ["RetrainTriggered", "Trained", "Promoted", "RetrainSkipped",
                                         "RetrainTriggered", "Trained", "Promoted", "RetrainSkipped"]
 
+    # 5. settled: resyncs of a Model with a retraining policy (schedule armed, guardrails engaged) write nothing
+    time.sleep(3 * ws.operator.resync_seconds)
+    mark = ws.cluster.audit_lines()
+    time.sleep(5 * ws.operator.resync_seconds + 1)
+    writes = [w for w in ws.cluster.writes_by(ws.operator.user, mark)
+              if w["namespace"] == ws.namespace and w["resource"] == "models"]
+    assert writes == [], f"writes to the Model during no-op resyncs: {writes}"
+
 
 def test_missing_dataset_approval_and_restart_in_flight(workspace: Workspace) -> None:
     ws = workspace
