@@ -131,11 +131,12 @@ class PodDiscovery:
                     body, status = json.dumps(discovery.targets()).encode(), 200
                 except (OSError, ValueError, KeyError) as e:  # Prometheus keeps the last good list on an error
                     body, status = str(e).encode(), 503
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # Prometheus stopped meanwhile
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
 
             def log_message(self, *args: object) -> None:
                 pass

@@ -4,7 +4,9 @@ pods on loopback, with the relabelling recommended in docs/prometheus.md, and th
 Version 1 answers every request (error rate exactly 0, fast); version 2 is the same artifact with the tests/demos
 only fault-injection annotations (30% of requests answered 500, 600 ms added to each), so its error rate matches
 what the client saw and its p99 is above 0.5 s. A PromQL syntax error, a query that matches nothing and one that
-matches several series each measure no data with a message saying so.
+matches several series each measure no data with a message saying so. Then the operator itself, configured with the
+Prometheus URL the way the chart configures it (HERDER_PROMETHEUS_URL), aborts a canary that answers 500 and promotes
+a good one on a Prometheus error-rate check.
 """
 
 from __future__ import annotations
@@ -25,8 +27,8 @@ from herder.api.common import MetricCheck
 from herder.monitoring.prometheus import measure
 from herder.policy.analysis import Measurement, verdict
 from tests.e2e.conftest import Workspace
-from tests.e2e.test_iris import IRIS, get
-from tests.e2e.test_rollout import pin, predict, register, serving_pods
+from tests.e2e.rollout_helpers import Load, pin, predict, register, serving_pods
+from tests.e2e.test_iris import IRIS, cond, get, wait_cond
 from tests.integration.k8s import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -181,3 +183,73 @@ def test_prometheus_provider_measures_the_serving_pods(workspace: Workspace, pro
     several = measure(check("raw", f"herder_requests_total{{{SELECTOR}}}", "1"), version=2, **args)
     assert several.value is None
     assert "returned 2 series, expected one (aggregate them" in several.message, several
+
+
+@pytest.fixture
+def operator_with_prometheus(workspace: Workspace, prometheus: LocalPrometheus,
+                             monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalPrometheus]:
+    """The session's operator restarted with HERDER_PROMETHEUS_URL (as the chart's prometheus.url sets it), and
+    restarted without it afterwards so later tests see the operator they expect."""
+    monkeypatch.setenv("HERDER_PROMETHEUS_URL", prometheus.url)
+    workspace.operator.restart()
+    try:
+        yield prometheus
+    finally:
+        monkeypatch.delenv("HERDER_PROMETHEUS_URL")
+        workspace.operator.restart()
+
+
+CANARY = {
+    "apiVersion": "herder.dev/v1alpha1", "kind": "ModelDeployment", "metadata": {"name": "iris"},
+    "spec": {
+        "model": {"name": "iris", "version": 1},
+        "replicas": 2,
+        "strategy": {"type": "Canary", "canary": {"steps": [{"weight": 50, "pause": "5s"}]}},
+        "analysis": {"interval": "3s", "metrics": [
+            {"name": "error-rate", "provider": "Prometheus", "query": ERROR_RATE, "window": "10s",
+             "threshold": {"max": "0.05"}, "minSamples": 10, "failureLimit": 1}]},
+    },
+}
+
+
+def test_a_rollout_is_aborted_and_promoted_by_prometheus_checks(workspace: Workspace,
+                                                                operator_with_prometheus: LocalPrometheus) -> None:
+    """The operator itself measures the canary through Prometheus: a version answering 500 is aborted, a good one
+    promoted, each with the Prometheus measurement on status."""
+    ws = workspace
+    ws.kubectl("apply", "-f", "-", input=yaml.safe_dump_all([*IRIS[:4], CANARY]))
+    wait_until(lambda: get(ws, "modeldeployment", "iris").get("status", {}).get("stableVersion") == 1, 300,
+               interval=1, what="stable version 1")
+    wait_cond(ws, "modeldeployment", "iris", "Ready")
+
+    register(ws, 2, {"herder.dev/inject-error-rate": "1.0"})
+    load = Load(ws, seconds=120)
+    load.start()
+    try:
+        pin(ws, 2)
+        body = wait_until(lambda: (b := get(ws, "modeldeployment", "iris"))["status"].get("abortedVersion") == 2
+                          and b, 120, interval=0.5, what="the rollout of version 2 to be aborted")
+    finally:
+        load.finish()
+    st = body["status"]
+    failed = next(m for m in st["analysisMetrics"] if m["name"] == "error-rate")
+    assert (failed["verdict"], failed["value"], failed["version"]) == ("Fail", "1", 2), failed
+    assert failed["samples"] >= 10 and "requests to version 2 in 10s" in failed["message"], failed
+    assert (st["lastRollback"]["from"], st["lastRollback"]["to"]) == (2, 1)
+    assert cond(body, "Degraded")["reason"] == "AnalysisFailed"
+
+    register(ws, 3)
+    load = Load(ws, seconds=120)
+    load.start()
+    try:
+        pin(ws, 3)
+        done = wait_until(lambda: (b := get(ws, "modeldeployment", "iris"))["status"].get("stableVersion") == 3
+                          and cond(b, "Progressing").get("status") == "False" and b, 120, interval=0.5,
+                          what="version 3 promoted")
+    finally:
+        load.finish()
+    passed = next(m for m in done["status"]["analysisMetrics"] if m["name"] == "error-rate")
+    assert (passed["verdict"], passed["value"], passed["version"]) == ("Pass", "0", 3), passed
+
+    ws.kubectl("delete", "modeldeployment", "iris", "--wait=true")
+    wait_until(lambda: not serving_pods(ws), 60, what="the serving pods to be gone")
