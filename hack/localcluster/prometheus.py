@@ -268,8 +268,12 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     prom = LocalPrometheus(args.kubeconfig, args.run_dir, tuple(args.namespace), args.scrape_interval).start()
     print(f"prometheus at {prom.url} (log {prom.log}); Ctrl-C stops it", flush=True)
+    done = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: done.set())
     try:
-        signal.sigwait({signal.SIGINT, signal.SIGTERM})
+        while not done.wait(1):
+            pass
     finally:
         prom.stop()
     return 0
