@@ -67,8 +67,8 @@ class _Api:
 
             self.read: Callable[..., Any] = lambda name, ns, **kw: custom.get_namespaced_custom_object(
                 g, v, ns, p, name, **kw)
-            self.create: Callable[..., Any] = lambda ns, body: custom.create_namespaced_custom_object(
-                g, v, ns, p, body)
+            self.create: Callable[..., Any] = lambda ns, body, **kw: custom.create_namespaced_custom_object(
+                g, v, ns, p, body, **kw)
             self.patch: Callable[..., Any] = patch
             self.delete: Callable[..., Any] = lambda name, ns: custom.delete_namespaced_custom_object(
                 g, v, ns, p, name)
@@ -122,6 +122,29 @@ def ensure(ctx: OperatorContext, owner_kind: str, desired: dict[str, Any], *, up
                                     force=True, _content_type="application/apply-patch+yaml"))
     ctx.metrics.writes.labels(owner_kind, kind, "apply").inc()
     return patched, "updated"
+
+
+def create_if_absent(ctx: OperatorContext, owner_kind: str, desired: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """Create ``desired``, or adopt the live object of that name if it already exists; returns (live object,
+    "created" | "unchanged"). Never patches.
+
+    For children whose spec must never change once created (Jobs) and which usually do not exist yet: one POST
+    instead of ensure()'s GET + POST on the hot path of a fresh run; the GET only happens on AlreadyExists
+    (a restarted operator, or a concurrent reconcile). The created object is parsed from the raw JSON answer.
+    """
+    meta = desired["metadata"]
+    api = _Api(ctx, desired["kind"])
+    try:
+        created = _raw(api.create(meta["namespace"], desired, _preload_content=False))
+    except ApiException as e:
+        if e.status != 409:
+            raise
+        live = read(ctx, desired["kind"], meta["name"], meta["namespace"])
+        if live is None:  # deleted again in between: let the next reconcile decide
+            raise
+        return live, "unchanged"
+    ctx.metrics.writes.labels(owner_kind, desired["kind"], "create").inc()
+    return created, "created"
 
 
 def delete(ctx: OperatorContext, owner_kind: str, kind: str, name: str, namespace: str) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import threading
+import time
 from typing import Any
 
 from kubernetes.client.rest import ApiException
@@ -30,6 +31,8 @@ from herder.resources.trainer_requests import RequestError, train_request
 
 VERSION_ANNOTATION = "herder.dev/version"
 TRAINING_UID_LABEL = "herder.dev/trainingjob-uid"
+STORAGE_SEEN_SECONDS = 30.0
+"""How long a seen artifact-store claim counts as present in its namespace before it is read again."""
 
 
 def job_name(name: str) -> str:
@@ -94,6 +97,9 @@ class TrainingJobController:
         # is created with one API read less on the hot path.
         self._reserved: dict[tuple[str, str], int] = {}
         self._lock = threading.Lock()
+        # Namespaces whose artifact-store claim was found, and when (monotonic): a burst of new TrainingJobs in
+        # one namespace reads the claim once instead of once per run, one API read less before each Job.
+        self._storage_seen: dict[str, float] = {}
 
     def parse(self, body: dict[str, Any]) -> TrainingJobSpec:
         return parse_spec_as(self.kind, body, TrainingJobSpec)
@@ -143,12 +149,14 @@ class TrainingJobController:
         assert isinstance(dataset, DatasetSpec)
         assert features is None or isinstance(features, FeatureSetSpec)
         # checked before the first Job only: afterwards the Job exists and says what it needs
-        if not (body.get("status") or {}).get("jobName") and (problem := lookups.storage_missing(ctx, ns)) is not None:
+        fresh = not (body.get("status") or {}).get("jobName")
+        if fresh and (problem := self._storage_missing(ctx, ns)) is not None:
             return Outcome([ok, problem], depends_on=deps, requeue_after=ctx.config.missing_reference_retry_seconds)
         store = lookups.storage(ctx)
         owner = Owner.from_body(self.kind, body)
         jname = job_name(name)
         events: list[tuple[str, str, str]] = []
+        created: list[str] = []
 
         def make_job(job_name_: str, args: list[str], version: int, trials: int | None = None) -> dict[str, Any]:
             request = train_request(
@@ -163,10 +171,15 @@ class TrainingJobController:
                 is not None else 2, extra_labels={"herder.dev/model": spec.model_ref.name},
                 completions=trials, parallelism=(spec.search.parallelism or 1) if spec.search and trials else None))
             desired["metadata"]["annotations"] = {VERSION_ANNOTATION: str(version)}
-            job, action = children.ensure(ctx, self.kind, desired, update=False)
+            job, action = children.create_if_absent(ctx, self.kind, desired)
             if action == "created":
+                created.append(job_name_)
                 what = f"{trials} search trials" if trials else f"version {version}"
                 events.append(("Normal", "JobCreated", f"created Job {job_name_} for {what}"))
+            elif (job["metadata"].get("annotations") or {}).get(VERSION_ANNOTATION) != str(version):
+                # adopted a Job created before (e.g. by an operator that restarted before writing status): it
+                # carries its own number, so the one just reserved for it is given back
+                self._release_version(ns, spec.model_ref.name, version)
             return job
 
         base_fields: dict[str, Any] = {"datasetDigest": digest if digest.startswith("sha256:") else None}
@@ -205,7 +218,9 @@ class TrainingJobController:
                                fields={**base_fields, "jobName": sname}, depends_on=deps, events=events,
                                requeue_after=10.0)
             final_args = ["train", "--select-best"]
-        job = children.read(ctx, "Job", jname, ns)
+        # A fresh run without a search has no Job yet (almost always): create it straight away, adopting one
+        # left by a restarted operator on AlreadyExists, instead of reading first.
+        job = None if fresh and spec.search is None else children.read(ctx, "Job", jname, ns)
         if job is None:
             try:
                 job = make_job(jname, final_args, reserved or self._next_version(ctx, ns, spec.model_ref.name))
@@ -253,11 +268,30 @@ class TrainingJobController:
             out.depends_on = deps
             return out
         running = Cond("Running", "True", "Training", f"Job {jname} is training version {version}")
-        line = last_log_line(ctx, jname, ns)
+        line = None if jname in created else last_log_line(ctx, jname, ns)  # a Job created just now has no pod
         if line:
             base["progress"] = {**(base.get("progress") or {}), "message": line}
         return Outcome([ok, running, Cond("Ready", "False", "Training", running.message)], fields=base,
                        depends_on=deps, events=events, requeue_after=10.0)
+
+    def _storage_missing(self, ctx: OperatorContext, ns: str) -> Cond | None:
+        """lookups.storage_missing, reading the claim at most once per STORAGE_SEEN_SECONDS per namespace once
+        it was found (a missing claim is read again every time: creating it must be noticed at once)."""
+        seen = self._storage_seen.get(ns)
+        if seen is not None and time.monotonic() - seen < STORAGE_SEEN_SECONDS:
+            return None
+        problem = lookups.storage_missing(ctx, ns)
+        if problem is None:
+            self._storage_seen[ns] = time.monotonic()
+        else:
+            self._storage_seen.pop(ns, None)
+        return problem
+
+    def _release_version(self, ns: str, model: str, version: int) -> None:
+        """Give back a number reserved for a Job that turned out to exist already, if nothing came after it."""
+        with self._lock:
+            if self._reserved.get((ns, model)) == version:
+                self._reserved[(ns, model)] = version - 1
 
     def _next_version(self, ctx: OperatorContext, ns: str, model: str) -> int:
         with self._lock:

@@ -107,7 +107,7 @@ def main() -> int:
             results["modeldeployment_to_deployment"].append(deps.wait(f"dep-{i}-stable") - t0)
         table = {k: {"n": len(v), "p50_ms": round(percentile(v, 50) * 1000, 1),
                      "p99_ms": round(percentile(v, 99) * 1000, 1), "mean_ms": round(statistics.mean(v) * 1000, 1),
-                     "max_ms": round(max(v) * 1000, 1)} for k, v in results.items()}
+                     "max_ms": round(max(v) * 1000, 1)} for k, v in results.items() if v}  # --deployments 0: none
         print(f"{'measure':<32} {'n':>4} {'p50 ms':>8} {'p99 ms':>8} {'mean ms':>8} {'max ms':>8}")
         for k, r in table.items():
             print(f"{k:<32} {r['n']:>4} {r['p50_ms']:>8} {r['p99_ms']:>8} {r['mean_ms']:>8} {r['max_ms']:>8}")
