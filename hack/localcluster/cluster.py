@@ -247,6 +247,9 @@ class LocalCluster:
             "--use-service-account-credentials=true", f"--service-cluster-ip-range={SERVICE_CIDR}",
             "--controllers=*,-nodeipam,-cloud-node-lifecycle,-service-lb-controller,-node-route-controller",
             "--concurrent-gc-syncs=5",
+            # client-side rate limits above the defaults (20/30): with a thousand Deployments on kwok nodes the
+            # controllers, not the API server, would set the pace
+            "--kube-api-qps=200", "--kube-api-burst=400",
             f"--tls-cert-file={kcm_serving.cert}", f"--tls-private-key-file={kcm_serving.key}",
             "--profiling=false", "--v=1",
         ], logs)
@@ -256,6 +259,7 @@ class LocalCluster:
             f"--authorization-kubeconfig={sched_kc}",
             "--bind-address=127.0.0.1", f"--secure-port={p['scheduler']}", "--leader-elect=false",
             f"--tls-cert-file={sched_serving.cert}", f"--tls-private-key-file={sched_serving.key}",
+            "--kube-api-qps=200", "--kube-api-burst=400",
             "--profiling=false", "--v=1",
         ], logs)
         self._wait_http(f"https://127.0.0.1:{p['kcm']}/healthz", pki, admin, deadline, "kube-controller-manager")

@@ -98,11 +98,12 @@ class Operator:
              f"--metrics-port={self.metrics_port}", f"--liveness=http://127.0.0.1:{free_port()}/healthz",
              f"--resync-seconds={RESYNC}"], stdout=log.open("wb"), stderr=subprocess.STDOUT)
 
-    def writes(self) -> float:
+    def writes(self) -> dict[str, float]:
+        """herder_operator_api_writes_total by its labels (kind, target, verb)."""
         with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as r:
             text = r.read().decode()
-        return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-                   if line.startswith("herder_operator_api_writes_total{"))
+        return {line.rsplit(" ", 1)[0].removeprefix("herder_operator_api_writes_total"): float(line.rsplit(" ", 1)[1])
+                for line in text.splitlines() if line.startswith("herder_operator_api_writes_total{")}
 
     def rss_mib(self) -> float:
         for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
@@ -254,7 +255,10 @@ def part_scale(n: int, cluster: LocalCluster, op: Operator, custom: client.Custo
     time.sleep(RESYNC)  # let the first resync of everything pass (it is the one after converging)
     w0, c0, t1 = op.writes(), op.cpu_seconds(), time.monotonic()
     time.sleep(RESYNC * 2)
-    idle = {"writes": op.writes() - w0, "cpu_fraction": round((op.cpu_seconds() - c0) / (time.monotonic() - t1), 3),
+    w1 = op.writes()
+    by_label = {k: v - w0.get(k, 0.0) for k, v in w1.items() if v != w0.get(k, 0.0)}
+    idle = {"writes": sum(by_label.values()), "writes_by_label": by_label,
+            "cpu_fraction": round((op.cpu_seconds() - c0) / (time.monotonic() - t1), 3),
             "seconds": round(time.monotonic() - t1, 1), "rss_mib": round(op.rss_mib(), 1)}
     return {"n": n, "create_seconds": round(created, 1), "converge_seconds": round(converge, 1),
             "converge_cpu_fraction": round(cpu_converge / converge, 3), "peak_rss_mib": round(max(rss), 1),
@@ -314,6 +318,8 @@ def main() -> int:
             idle = s["noop_resync"]
             print(f"no-op resync ({idle['seconds']} s, resync period {RESYNC:g} s): {idle['writes']:g} API writes, "
                   f"CPU {idle['cpu_fraction']} cores, RSS {idle['rss_mib']} MiB")
+            for label, n in idle["writes_by_label"].items():
+                print(f"  {n:g} writes {label}")
         out = ROOT / "bench-results" / "modeldeployments.json"
         out.parent.mkdir(exist_ok=True)
         out.write_text(json.dumps({"results": results, "machine": "2 cores, 24 GiB", "at": time.time()}, indent=2))
