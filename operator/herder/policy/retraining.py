@@ -56,11 +56,19 @@ def remembered(value: str) -> str:
     return "sha256:" + hashlib.sha256(value.encode()).hexdigest()
 
 
+MAX_TRAINING_JOB_NAME = 52
+"""TrainingJob names are at most 52 characters (the API's rule: they name the Job and its pods)."""
+
+
 def retrain_name(model: str, n: int) -> str:
     """The n-th retrain's TrainingJob: predictable, so a restarted operator finds it instead of making another.
-    Long model names are cut to keep the name within 253 characters."""
+    A model name too long for the TrainingJob name limit is cut and followed by a short digest of the whole name,
+    so two long names with the same beginning do not share TrainingJob names."""
     suffix = f"-retrain-{n}"
-    return model[: 253 - len(suffix)] + suffix
+    if len(model) + len(suffix) <= MAX_TRAINING_JOB_NAME:
+        return model + suffix
+    digest = hashlib.sha256(model.encode()).hexdigest()[:6]
+    return f"{model[: MAX_TRAINING_JOB_NAME - len(suffix) - 7].rstrip('-.')}-{digest}{suffix}"
 
 
 @dataclass(frozen=True)

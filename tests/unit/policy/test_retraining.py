@@ -244,8 +244,12 @@ def test_long_annotation_values_are_remembered_by_digest_and_names_fit() -> None
     long = "x" * 1000
     assert remembered(long).startswith("sha256:") and remembered(long) == remembered(long)
     assert remembered("short") == "short"
-    assert len(retrain_name("m" * 253, 12)) == 253
     assert retrain_name("iris", 3) == "iris-retrain-3"
+    long_a, long_b = "a" * 50 + "-one", "a" * 50 + "-two"
+    assert len(retrain_name(long_a, 12)) <= 52 and len(retrain_name("m" * 253, 100)) <= 52
+    assert retrain_name(long_a, 1) != retrain_name(long_b, 1)
+    assert retrain_name(long_a, 1) == retrain_name(long_a, 1)
+    assert retrain_name("x" * 40, 1) == "x" * 40 + "-retrain-1"  # exactly 50: not cut
 
 
 # ---------------------------------------------------------------------------------------------- the TrainingJob
