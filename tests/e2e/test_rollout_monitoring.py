@@ -3,7 +3,8 @@ tests/demos-only ``herder.dev/inject-error-rate`` annotation on its ModelVersion
 bounded load on loopback. The builtin monitor measures the stable pods' /metrics every interval and rolls back to
 version 1 -- the last known-good version, since version 2 never finished its probation -- with the numbers on
 status, in the Degraded condition and in a Warning Event, and without touching the spec. Then, with
-``onBreach: Alert`` (a spec change, which also retries version 2), the same breach only alerts.
+``onBreach: Alert`` (a spec change, which also retries version 2), the same breach only alerts; once the fault is
+gone the alert clears and version 2, having passed failureLimit intervals in a row, becomes the last known-good one.
 """
 
 from __future__ import annotations
@@ -117,6 +118,20 @@ def test_a_breach_after_promotion_rolls_back_to_the_last_good_version(workspace:
     assert "error-rate=1" in cond(alerted, "Degraded")["message"]
     assert len(events(ws, "RolledBack")) == 1
     assert [p[2] for p in serving_pods(ws)] == ["2"]
+
+    # version 2 recovers (the fault removed): the alert clears at the next passing interval, and after failureLimit
+    # passing intervals in a row version 2 has proven itself: it becomes the last known-good version
+    ws.kubectl("annotate", "modelversion", "iris-v2", "herder.dev/inject-error-rate-")
+    load = Load(ws, seconds=120)
+    load.start()
+    try:
+        proven = wait_until(lambda: (b := get(ws, "modeldeployment", "iris"))["status"].get("lastKnownGoodVersion")
+                            == 2 and b, 120, interval=0.5, what="version 2 proven by monitoring")
+    finally:
+        load.finish()
+    assert cond(proven, "Degraded")["status"] == "False", cond(proven, "Degraded")
+    assert proven["status"]["monitoringPassedIntervals"] == FAILURE_LIMIT
+    assert len(events(ws, "VersionProven")) == 1
 
     # without traffic the monitor measures nothing new: no status write on every reconcile
     def mdep_writes() -> float:
