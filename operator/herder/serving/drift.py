@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from herder.serving.signature import Signature
-from herder.storage.metadata import BaselineProfile, CategoricalBins, NumericBins
+from herder.storage.metadata_reader import BaselineProfile, CategoricalBins, NumericBins
 
 FLUSH_ROWS = 1024
 

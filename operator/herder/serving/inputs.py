@@ -17,7 +17,7 @@ import numpy as np
 
 from herder.serving.errors import BadRequestError
 from herder.serving.signature import Signature
-from herder.storage.metadata import NUMERIC_DTYPES
+from herder.storage.metadata_reader import NUMERIC_DTYPES
 
 MAX_ROWS = 100_000
 _NUMBER_TYPES = (int, float)

@@ -17,7 +17,7 @@ from herder.serving.signature import signature_from_estimator, signature_from_me
 from herder.storage.errors import MetadataError
 from herder.storage.fetch import fetch_verified, read_small
 from herder.storage.loader import load_artifact
-from herder.storage.metadata import ArtifactMetadata, parse_metadata
+from herder.storage.metadata_reader import ArtifactMetadata, parse_metadata
 
 log = logging.getLogger("herder.serving")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$")

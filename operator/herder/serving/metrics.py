@@ -20,7 +20,7 @@ import numpy as np
 from herder.serving.drift import FLUSH_ROWS, FeatureBinCounter, category_key
 from herder.serving.model import ServedModel
 from herder.serving.signature import Signature
-from herder.storage.metadata import BaselineProfile, FeatureSpec
+from herder.storage.metadata_reader import BaselineProfile, FeatureSpec
 
 if TYPE_CHECKING:
     from prometheus_client.core import Metric

@@ -12,7 +12,7 @@ import numpy as np
 
 from herder.serving.fastpath import FastPredict, linear_fast_path
 from herder.serving.signature import Signature
-from herder.storage.metadata import BaselineProfile
+from herder.storage.metadata_reader import BaselineProfile
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from functools import cached_property
 from typing import Any
 
 from herder.storage.errors import MetadataError
-from herder.storage.metadata import NUMERIC_DTYPES, ArtifactMetadata, Category, FeatureSpec
+from herder.storage.metadata_reader import NUMERIC_DTYPES, ArtifactMetadata, Category, FeatureSpec
 
 
 @dataclass(frozen=True)

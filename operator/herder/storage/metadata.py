@@ -11,6 +11,10 @@ Bin convention (shared by trainer, server and operator):
   [e_{k-1}, +inf) -- i.e. ``numpy.searchsorted(edges, x, side="right")``; k + 1 bins in all.
 - categorical feature with ``categories`` c_0..c_{k-1}: bin i is c_i, bin k is "any other value"; k + 1 bins.
 - ``fractions`` (optional) are the training-data share of each bin, same length as the bins.
+
+The model server reads this document with :mod:`herder.storage.metadata_reader` (same fields and rules, no
+pydantic: ~8.5 MiB less RSS per serving pod); a change here needs the same change there, and
+``tests/unit/storage/test_metadata_reader.py`` fails until both agree.
 """
 
 from __future__ import annotations
@@ -21,10 +25,10 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from herder.storage.errors import MetadataError
+from herder.storage.metadata_reader import NUMERIC_DTYPES, Category, FeatureDtype
 
-FeatureDtype = Literal["float64", "float32", "int64", "int32", "bool", "string"]
-NUMERIC_DTYPES: frozenset[str] = frozenset({"float64", "float32", "int64", "int32"})
-Category = str | int | bool
+__all__ = ["NUMERIC_DTYPES", "ArtifactMetadata", "BaselineProfile", "CategoricalBins", "Category", "FeatureBins",
+           "FeatureDtype", "FeatureSpec", "NumericBins", "parse_metadata"]  # fmt: skip
 
 
 class _Strict(BaseModel):

@@ -17,14 +17,14 @@ from herder.serving.metrics import ServerMetrics
 from herder.serving.model import ServedModel
 from herder.serving.payload_log import PayloadLog
 from herder.serving.signature import signature_from_metadata
-from herder.storage.metadata import ArtifactMetadata
+from herder.storage.metadata_reader import ArtifactMetadata, metadata_from_dict
 
 FAKE_SHA = hashlib.sha256(b"test-artifact").hexdigest()
 
 
 def numeric_metadata() -> ArtifactMetadata:
     """3 features (a, b float; n int), binary classes 0/1, with baseline bins."""
-    return ArtifactMetadata.model_validate(
+    return metadata_from_dict(
         {
             "name": "m",
             "version": "3",
@@ -51,7 +51,7 @@ def numeric_estimator() -> LogisticRegression:
 
 
 def regression_metadata() -> ArtifactMetadata:
-    return ArtifactMetadata.model_validate(
+    return metadata_from_dict(
         {
             "name": "reg",
             "version": "1",

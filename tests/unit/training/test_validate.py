@@ -17,6 +17,7 @@ import pytest
 from herder.serving.drift import FeatureBinCounter
 from herder.serving.signature import signature_from_metadata
 from herder.storage.metadata import ArtifactMetadata, BaselineProfile, CategoricalBins, FeatureSpec, NumericBins
+from herder.storage.metadata_reader import parse_metadata
 from herder.training.results import ValidationResult
 
 from .conftest import DATA, IRIS, IRIS_SCHEMA, Runner, sha256
@@ -98,8 +99,9 @@ def test_profile_is_exactly_the_metadata_baseline_shape_and_bin_convention(valid
         features=[FeatureSpec(name=n) for n in features],
         baseline=result.baseline(features),
     )
-    signature = signature_from_metadata(metadata, object(), "0" * 64)
-    counter = FeatureBinCounter.build(signature, metadata.baseline)
+    served = parse_metadata(metadata.model_dump_json().encode())  # as the server reads what the trainer wrote
+    signature = signature_from_metadata(served, object(), "0" * 64)
+    counter = FeatureBinCounter.build(signature, served.baseline)
     counter.observe(pd.read_csv(IRIS)[features].to_numpy(dtype=np.float64))
     counted = {name: [] for name in features}  # type: dict[str, list[int]]
     for name, _, count in counter.series():
