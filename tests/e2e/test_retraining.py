@@ -228,6 +228,26 @@ def test_a_failed_retrain_is_recorded_and_frees_the_in_flight_guardrail(workspac
     h = wait_history(ws, "iris-broken", "RetrainTriggered", 2)
     assert h[-1]["trainingJob"] == "iris-broken-retrain-2"
 
+
+def test_the_schedule_fires_once_per_occurrence_within_the_guardrails(workspace: Workspace) -> None:
+    ws = workspace
+    cron = model("iris-cron", triggers={"manual": False, "schedule": "* * * * *"}, cooldown="1s", maxPerDay=1)
+    ws.kubectl("apply", "-f", "-", input=yaml.safe_dump_all([*IRIS[:2], cron]))
+    h = wait_history(ws, "iris-cron", "RetrainTriggered", timeout=150)
+    first = next(e for e in h if e["action"] == "RetrainTriggered")
+    assert first["reason"] == "Scheduled" and "schedule '* * * * *' occurred at" in first["message"]
+    assert first["trainingJob"] == "iris-cron-retrain-1"
+    # later occurrences are skipped (not postponed): while the retrain runs (RetrainInFlight), then past maxPerDay 1
+    wait_cond(ws, "trainingjob", "iris-cron-retrain-1", "Succeeded", timeout=300)
+    skipped = wait_until(lambda: next((e for e in history(ws, "iris-cron") if e["action"] == "RetrainSkipped"
+                                       and e["reason"] == "MaxPerDayReached"), None), 150,
+                         what="an occurrence skipped for maxPerDay")
+    assert "frees at" in skipped["message"]
+    assert "schedule '* * * * *' occurred at" in skipped["message"] and "maxPerDay 1" in skipped["message"]
+    assert "set a new herder.dev/retrain" not in skipped["message"]
+    assert training_jobs(ws, "iris-cron") == ["iris-cron-retrain-1"]
+    assert sum(e["action"] == "RetrainTriggered" for e in history(ws, "iris-cron")) == 1
+
 # ---------------------------------------------------------------------------------------------- metric triggers
 ROWS = [[float(x) for x in line.split(",")[:4]]
         for line in (ROOT / "examples" / "data" / "iris.csv").read_text().splitlines()[1:] if line.strip()]
