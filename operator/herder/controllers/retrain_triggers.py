@@ -6,7 +6,8 @@ The pods are scraped when some check is due; each check keeps the scrape that op
 :class:`~herder.monitoring.builtin.ScrapeMemory`) and is measured once the window has elapsed, over the per-pod
 increase between the two scrapes -- drift against the production version's baseline bins
 (:func:`herder.policy.drift.measure_drift`), the other builtin metrics as rollout analysis measures them. After an
-operator restart, or when production moves, the first scrape opens a window and measures nothing.
+operator restart, or when production moves, the first scrape opens a window and measures nothing. A Prometheus
+check is one query per serving ModelDeployment over its window, every window; the worst answer counts.
 
 Why "too little traffic never triggers": below ``minSamples`` a measurement is Inconclusive (``noData: Fail``
 makes it a failure); consecutive failures are kept on status.triggerMetrics per production version, and only
@@ -25,8 +26,9 @@ from herder.api.dataset import ColumnProfile
 from herder.controllers import lookups
 from herder.controllers.conditions import now_rfc3339
 from herder.controllers.context import ObjKey, OperatorContext
+from herder.monitoring import prometheus
 from herder.monitoring.builtin import Target, scrape_with_bins
-from herder.policy.analysis import Measurement, evaluate, interval_delta, measure
+from herder.policy.analysis import Measurement, evaluate, interval_delta, measure, verdict
 from herder.policy.drift import (
     DEFAULT_MIN_SAMPLES,
     DRIFT_METRICS,
@@ -73,6 +75,18 @@ def breaches_from(checks: list[MetricCheck], stored: list[dict[str, Any]], versi
                           f"{m.get('message', '')}); {failures} consecutive failure(s), failureLimit "
                           f"{c.failure_limit}", value))
     return out
+
+
+def worst_of(check: MetricCheck, per_deployment: list[tuple[str, Measurement]]) -> Measurement:
+    """Pure: one measurement of a check taken per serving ModelDeployment (Prometheus queries name one deployment)
+    -> the one that matters: a failing deployment's first, else an inconclusive one's (a deployment without
+    enough data keeps the check inconclusive), else the first passing one. The message names the deployment."""
+    if not per_deployment:
+        return Measurement(None, 0, "no ModelDeployment serves the production version")
+    rank = {"Fail": 0, "Inconclusive": 1, "Pass": 2}
+    name, m = min(per_deployment, key=lambda dm: rank[verdict(check, dm[1])])
+    prefix = f"ModelDeployment {name}: " if len(per_deployment) > 1 else ""
+    return Measurement(m.value, m.samples, prefix + m.message)
 
 
 def serving_deployments(ctx: OperatorContext, ns: str, model: str, version: int) -> list[str]:
@@ -127,7 +141,8 @@ def measure_triggers(ctx: OperatorContext, checks: list[MetricCheck], *, ns: str
                         for c in checks]
         return state
     if due:
-        targets = [t for d in deps for t in pod_targets(ctx, ns, d, production)]
+        builtin = any(c.provider == "Builtin" for c in due)  # Prometheus checks need no scrape of the pods
+        targets = [t for d in deps for t in pod_targets(ctx, ns, d, production)] if builtin else []
         current, bins = scrape_with_bins(targets, production)
         baseline = baseline_of(ctx, ns, production_mv) if any(c.metric in DRIFT_METRICS for c in due) else None
         measured: dict[str, Measurement] = {}
@@ -136,12 +151,14 @@ def measure_triggers(ctx: OperatorContext, checks: list[MetricCheck], *, ns: str
             previous, prev_bins = ctx.scrapes.get(key, production), ctx.scrapes.get_bins(key, production)
             ctx.scrapes.put(key, production, current)
             ctx.scrapes.put_bins(key, production, bins)
+            if c.provider != "Builtin":  # the query covers its window itself: measured whenever due
+                measured[c.name] = worst_of(c, [(d, prometheus.measure(
+                    c, url=ctx.config.prometheus_url or "", namespace=ns, deployment=d, version=production,
+                    window_seconds=window_of(c))) for d in deps])
+                continue
             if previous is None:
                 continue  # this scrape opens the check's first window
-            if c.provider != "Builtin":
-                measured[c.name] = Measurement(None, 0, "Prometheus retraining triggers are not measured yet; use "
-                                                        "a Builtin metric")
-            elif c.metric in DRIFT_METRICS:
+            if c.metric in DRIFT_METRICS:
                 measured[c.name] = measure_drift(c.metric or "", baseline, window_counts(prev_bins, bins),
                                                  c.min_samples if c.min_samples is not None else DEFAULT_MIN_SAMPLES)
             else:

@@ -313,3 +313,22 @@ def test_breaches_come_from_the_production_versions_measurements_only() -> None:
                      "consecutiveFailures": 0, "message": "12 rows in the window, fewer than the 100 needed"}]
     [quiet] = breaches_from([check], inconclusive, 1)
     assert not quiet.breached and "no data" in quiet.message
+
+
+def test_a_prometheus_trigger_over_several_deployments_counts_the_worst() -> None:
+    from decimal import Decimal
+
+    from herder.api.common import MetricCheck
+    from herder.controllers.retrain_triggers import worst_of
+    from herder.policy.analysis import Measurement
+
+    check = MetricCheck.model_validate({"name": "acc", "provider": "Prometheus", "query": "q",
+                                        "threshold": {"min": "0.9"}, "minSamples": 50})
+    good = Measurement(Decimal("0.95"), 400, "0.95")
+    bad = Measurement(Decimal("0.7"), 300, "0.7")
+    thin = Measurement(Decimal("0.99"), 3, "0.99")
+    assert worst_of(check, [("a", good), ("b", bad), ("c", thin)]) == Measurement(
+        Decimal("0.7"), 300, "ModelDeployment b: 0.7")
+    assert worst_of(check, [("a", good), ("c", thin)]).message == "ModelDeployment c: 0.99"  # stays inconclusive
+    assert worst_of(check, [("a", good)]) == good
+    assert worst_of(check, []).value is None
