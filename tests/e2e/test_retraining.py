@@ -16,6 +16,7 @@ import yaml
 
 from tests.e2e.conftest import Workspace
 from tests.e2e.test_iris import IRIS, cond, get, wait_cond
+from tests.e2e.test_prometheus_provider import SELECTOR, operator_with_prometheus, prometheus  # noqa: F401
 from tests.integration.conftest import ROOT
 from tests.integration.k8s import wait_until
 
@@ -348,3 +349,39 @@ def test_drift_starts_a_retrain_and_the_guardrails_stop_a_storm(workspace: Works
         traffic.stop.set()
         traffic.join(timeout=20)
     assert traffic.sent > 0
+
+
+@pytest.mark.usefixtures("operator_with_prometheus")
+def test_a_prometheus_trigger_starts_a_retrain(workspace: Workspace) -> None:
+    """A Prometheus check (here: the request rate of the production pods, above a deliberately low bound), asked
+    of a real Prometheus scraping the serving pods, breaches and starts a retrain with the number it measured."""
+    ws = workspace
+    rate_query = f"sum(rate(herder_requests_total{{{SELECTOR}}}[{{{{window}}}}]))"
+    busy = model("iris-prom", cooldown="1h", triggers={"manual": False, "metrics": [
+        {"name": "request-rate", "provider": "Prometheus", "query": rate_query, "threshold": {"max": "2"},
+         "window": "10s", "minSamples": 10, "failureLimit": 2}]})
+    first = {"apiVersion": "herder.dev/v1alpha1", "kind": "TrainingJob", "metadata": {"name": "iris-prom-v1"},
+             "spec": {**LOOP["spec"]["training"], "modelRef": {"name": "iris-prom"}}}
+    deployment = {"apiVersion": "herder.dev/v1alpha1", "kind": "ModelDeployment", "metadata": {"name": "iris-prom"},
+                  "spec": {"model": {"name": "iris-prom", "alias": "production"}, "replicas": 1}}
+    ws.kubectl("apply", "-f", "-", input=yaml.safe_dump_all([*IRIS[:2], busy, first, deployment]))
+    wait_until(lambda: get(ws, "modeldeployment", "iris-prom").get("status", {}).get("stableVersion") == 1
+               and cond(get(ws, "modeldeployment", "iris-prom"), "Ready").get("status") == "True", 300,
+               what="version 1 served")
+    # no traffic: no data is inconclusive, never a trigger
+    quiet = wait_until(lambda: trigger_metric(ws, "iris-prom", "request-rate").get("version") == 1
+                       and trigger_metric(ws, "iris-prom", "request-rate"), 120, what="a first measurement")
+    assert quiet["verdict"] == "Inconclusive"
+    assert training_jobs(ws, "iris-prom") == ["iris-prom-v1"]
+    traffic = Traffic(ws, "iris-prom")
+    traffic.start()
+    try:
+        h = wait_history(ws, "iris-prom", "RetrainTriggered", timeout=180)
+    finally:
+        traffic.stop.set()
+        traffic.join(timeout=20)
+    triggered = next(e for e in h if e["action"] == "RetrainTriggered")
+    assert triggered["reason"] == "MetricBreached" and triggered["trainingJob"] == "iris-prom-retrain-1"
+    assert float(triggered["metrics"]["request-rate"]) > 2
+    measured = trigger_metric(ws, "iris-prom", "request-rate")
+    assert measured["verdict"] == "Fail" and measured["samples"] >= 10
