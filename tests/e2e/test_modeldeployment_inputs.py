@@ -1,7 +1,8 @@
 """Bad inputs and user requests on a serving ModelDeployment, against the real API server, operator and serving pods:
 
 - an analysis check rollouts cannot measure (FeatureDriftPSI) -> no canary, a condition naming
-  spec.analysis.metrics[1].metric and its value, the stable version keeps serving;
+  spec.analysis.metrics[1].metric and its value, the stable version keeps serving; in monitoring -> Degraded
+  naming spec.monitoring.metrics[1].metric, cleared once the check is removed;
 - a Rejected version as the target -> the stable version keeps serving, the condition names the version and the
   gate's numbers;
 - a missing Model -> ModelNotFound, nothing created;
@@ -107,6 +108,19 @@ def test_bad_inputs_and_requests(workspace: Workspace) -> None:
     assert len(events(ws, "RetryRequested")) == 1
     time.sleep(4)
     assert status(ws)["stableVersion"] == 2 and status(ws)["lastRollback"] == rb  # no second rollback
+
+    # a monitoring check that cannot be measured: Degraded names the field and value; removed, it clears
+    ws.kubectl("patch", "modeldeployment", "iris", "--type=json", "-p", json.dumps(
+        [{"op": "add", "path": "/spec/monitoring/metrics/-", "value": DRIFT}]))
+    bad = wait_until(lambda: (b := get(ws, "modeldeployment", "iris")) and cond(b, "Degraded").get("reason")
+                     == "MonitoringNotPossible" and b, 60, interval=0.5, what="MonitoringNotPossible")
+    assert "spec.monitoring.metrics[1].metric: FeatureDriftPSI" in cond(bad, "Degraded")["message"]
+    assert bad["status"]["stableVersion"] == 2
+    ws.kubectl("patch", "modeldeployment", "iris", "--type=json", "-p", json.dumps(
+        [{"op": "remove", "path": "/spec/monitoring/metrics/1"}]))
+    wait_until(lambda: cond(get(ws, "modeldeployment", "iris"), "Degraded").get("status") == "False", 60,
+               interval=0.5, what="Degraded cleared once the check is gone")
+    assert status(ws)["stableVersion"] == 2 and "abortedVersion" not in status(ws)
 
     # a Rejected version as the target: version 2 keeps serving, the gate's numbers are named
     register(ws, 3, metrics={"accuracy": "0.5"}, ready=False)

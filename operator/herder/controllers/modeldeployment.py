@@ -599,7 +599,7 @@ class ModelDeploymentController:
             if monitor_cond is not None:
                 conds.append(monitor_cond)
             elif not (plan.phase == "Stable" and degraded.get("status") == "True"
-                      and degraded.get("reason") in ("MonitoringBreach", "MonitoringNotPossible")
+                      and degraded.get("reason") == "MonitoringBreach"
                       and spec.monitoring is not None):
                 conds.append(HEALTHY)  # an alert stays until monitoring passes again
         requeue = plan.requeue_after
