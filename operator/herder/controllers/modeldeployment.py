@@ -409,12 +409,6 @@ class ModelDeploymentController:
         problems = check_problems(spec.analysis.metrics, "spec.analysis.metrics",
                                   ctx.config.prometheus_url) if spec.analysis else []
         reason = "AnalysisNotPossible"
-        if bluegreen is not None and spec.traffic_routing is not None and spec.traffic_routing.type == "GatewayAPI":
-            # the Gateway API track Services select stable and canary pods, not preview ones: a switch would route
-            # to nobody, so refuse plainly instead
-            reason, problems = "UnsupportedStrategy", [
-                "spec.trafficRouting.type: GatewayAPI with spec.strategy.type BlueGreen is not supported yet "
-                "(blue/green switches the Service; use trafficRouting Replicas)"]
         if problems and not in_progress and target not in (stable_before, state.aborted_version):
             return self.hold(spec, body, ctx, owner=owner, live_stable=live_stable, ok=ok, deps=deps,
                              fields=fields, events=events, reason=reason,
@@ -477,7 +471,9 @@ class ModelDeploymentController:
         measured_steps = (PREVIEW_STEP, SWITCHED_STEP) if bluegreen else range(len(steps))
         in_step = (state.canary_version == target and state.current_step in measured_steps
                    and not (state.aborted_version == target and not retry))
-        second_track = PREVIEW if bluegreen else CANARY
+        gateway = spec.traffic_routing is not None and spec.traffic_routing.type == "GatewayAPI"
+        # under Gateway API the blue/green preview is the canary track: the HTTPRoute's canary backend selects it
+        second_track = PREVIEW if bluegreen and not gateway else CANARY
         if spec.analysis is not None and (steps or bluegreen):
             analysis, analysis_message, metrics = self.analyse(ctx, spec, owner=owner, status=status, target=target,
                                                                state=state, now=now, in_step=in_step,
@@ -488,13 +484,14 @@ class ModelDeploymentController:
         if bluegreen is not None:
             preview_ready = False
             if state.canary_version == target:
-                live_preview = children.read(ctx, "Deployment", deployment_name(owner, PREVIEW), owner.namespace)
+                live_preview = children.read(ctx, "Deployment", deployment_name(owner, second_track),
+                                             owner.namespace)
                 preview_ready = live_preview is not None and deployment_ready(
                     live_preview, bluegreen.preview_replicas or total)[0]
             plan = decide_bluegreen(target=target, total=total, settings=bluegreen, state=state, now=now,
                                     analysis=analysis, analysis_message=analysis_message, interval=interval,
                                     preview_ready=preview_ready, stable_rolled_to=stable_rolled_to, retry=retry,
-                                    promote=promote, rollback=manual_abort)
+                                    promote=promote, rollback=manual_abort, track=second_track)
         else:
             plan = decide(target=target, steps=steps, total=total, state=state, now=now, analysis=analysis,
                           analysis_message=analysis_message, interval=interval, stable_rolled_to=stable_rolled_to,

@@ -2,9 +2,11 @@
 the same inputs from status and the same Plan out, so the controller, the request annotations, the abort record
 and monitoring are shared.
 
-Deployments keep fixed names: ``<name>-stable`` serves the current version and ``<name>-preview`` the new one; the
-ModelDeployment's Service selects exactly one track. Steps (``currentStep`` on status; ``canaryVersion`` is the
-preview version, ``canaryWeight`` its share of the Service's traffic: 0 or 100):
+Deployments keep fixed names: ``<name>-stable`` serves the current version and ``<name>-preview`` the new one
+(``<name>-canary`` under Gateway API routing: the HTTPRoute's second backend, weight 0 before the switch and 100
+after, is the canary track's Service); the ModelDeployment's Service selects exactly one track. Steps
+(``currentStep`` on status; ``canaryVersion`` is the preview version, ``canaryWeight`` its share of the traffic:
+0 or 100):
 
 - 0, preview: the new version at ``previewReplicas`` (the stable count when omitted) in the preview Deployment,
   which the Service does NOT select (the ``<name>-preview`` Service does, for test traffic); analysis scrapes the
@@ -46,9 +48,10 @@ class BlueGreenSettings:
 def decide_bluegreen(*, target: int, total: int, settings: BlueGreenSettings, state: RolloutState, now: float,
                      analysis: Analysis | None, analysis_message: str = "", interval: float = 30.0,
                      preview_ready: bool = False, stable_rolled_to: int | None = None, retry: bool = False,
-                     promote: bool = False, rollback: str | None = None) -> Plan:
+                     promote: bool = False, rollback: str | None = None, track: str = PREVIEW) -> Plan:
     """The next step of a blue/green rollout of ``target`` (see the module doc; inputs as for
-    herder.policy.rollout.decide; ``preview_ready``: every preview replica is ready)."""
+    herder.policy.rollout.decide; ``preview_ready``: every preview replica is ready; ``track``: the preview's track,
+    ``canary`` under Gateway API routing, whose canary backend Service selects that track)."""
     s = state
     stable = s.stable_version
     preview_n = settings.preview_replicas or total
@@ -60,7 +63,7 @@ def decide_bluegreen(*, target: int, total: int, settings: BlueGreenSettings, st
         serves = stable if stable_serves is None else stable_serves
         assert serves is not None
         return Plan(phase, st, serves, total, target if preview else None, preview_n if preview else 0, message,
-                    requeue_after=requeue, rollback=rb, events=events, canary_track=PREVIEW, service_track=service,
+                    requeue_after=requeue, rollback=rb, events=events, canary_track=track, service_track=service,
                     paused=paused)
 
     if stable is None:
@@ -107,7 +110,7 @@ def decide_bluegreen(*, target: int, total: int, settings: BlueGreenSettings, st
                 "automatically"
             return plan("Progressing", st, f"blue/green: traffic switched to version {target}; version {stable} "
                                            f"kept for the {settings.scale_down_delay:g}s scale-down delay",
-                        preview=True, service=PREVIEW, requeue=max(0.5, settings.scale_down_delay),
+                        preview=True, service=track, requeue=max(0.5, settings.scale_down_delay),
                         events=(("Normal", "TrafficSwitched",
                                  f"traffic switched {how} from version {stable} to the preview of version "
                                  f"{target}"),))
@@ -124,13 +127,13 @@ def decide_bluegreen(*, target: int, total: int, settings: BlueGreenSettings, st
         if elapsed >= settings.scale_down_delay:
             st = replace(s, current_step=PROMOTING_STEP, step_started_at=now)
             return plan("Promoting", st, f"blue/green: rolling the stable track to version {target}",
-                        stable_serves=target, preview=True, service=PREVIEW, requeue=2.0,
+                        stable_serves=target, preview=True, service=track, requeue=2.0,
                         events=(("Normal", "RolloutPromoting",
                                  f"version {target} served for the scale-down delay: version {stable} is "
                                  f"replaced"),))
         return plan("Progressing", s, f"blue/green: traffic on version {target}; version {stable} kept for the "
                                       f"{settings.scale_down_delay:g}s scale-down delay",
-                    preview=True, service=PREVIEW,
+                    preview=True, service=track,
                     requeue=min(interval, max(0.5, settings.scale_down_delay - elapsed)))
     if stable_rolled_to == target:
         return plan("Promoted", RolloutState(stable_version=target), f"version {target} promoted to stable",
@@ -138,4 +141,4 @@ def decide_bluegreen(*, target: int, total: int, settings: BlueGreenSettings, st
                     events=(("Normal", "RolloutPromoted",
                              f"version {target} promoted: the stable track serves it, preview removed"),))
     return plan("Promoting", s, f"blue/green: rolling the stable track to version {target}", stable_serves=target,
-                preview=True, service=PREVIEW, requeue=2.0)
+                preview=True, service=track, requeue=2.0)

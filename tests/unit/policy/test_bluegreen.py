@@ -84,3 +84,11 @@ def test_manual_rollback_switches_back_and_resume_from_status_is_stable() -> Non
         q = decide_bluegreen(target=2, total=3, settings=AUTO, state=at(step), now=105, analysis="Wait",
                              stable_rolled_to=1)
         assert q.state == at(step) and q.events == ()
+
+
+def test_under_gateway_api_the_preview_is_the_canary_track_and_the_switch_moves_its_weight() -> None:
+    p = decide_bluegreen(target=2, total=3, settings=AUTO, state=STABLE, now=100, analysis=None, track="canary")
+    assert (p.canary_track, p.service_track, p.state.canary_weight) == ("canary", "stable", 0)
+    s = decide_bluegreen(target=2, total=3, settings=AUTO, state=at(0), now=101, analysis=None, preview_ready=True,
+                         track="canary")
+    assert (s.canary_track, s.service_track, s.state.canary_weight) == ("canary", "canary", 100)
