@@ -49,7 +49,9 @@ from herder.resources.serving import (
     deployment_name,
     selector_labels,
     service_name,
+    split_replicas,
 )
+from herder.resources.traffic import gateway_replicas
 
 TRACK = "stable"
 CANARY = "canary"
@@ -283,6 +285,7 @@ class ModelDeploymentController:
         except traffic.TrafficRoutingError as e:
             return Outcome([ok, e.condition("Ready")], depends_on=deps,
                            requeue_after=ctx.config.missing_reference_retry_seconds)
+        events += self.unroute_if_changed(ctx, spec, owner, body)
         desired = build_serving_deployment(owner, TRACK, ref, replicas, params)
         if spec.autoscaling:
             del desired["spec"]["replicas"]  # the HPA owns it
@@ -495,7 +498,8 @@ class ModelDeploymentController:
         else:
             plan = decide(target=target, steps=steps, total=total, state=state, now=now, analysis=analysis,
                           analysis_message=analysis_message, interval=interval, stable_rolled_to=stable_rolled_to,
-                          retry=retry, promote=promote, rollback=manual_abort)
+                          retry=retry, promote=promote, rollback=manual_abort,
+                          split=gateway_replicas if gateway else split_replicas)
 
         def params_for(v: int) -> ServingParams:
             return replace(base_params, env=injected_env(versions[v]))
@@ -511,6 +515,7 @@ class ModelDeploymentController:
             fields["handledRequests"] = handled or None  # not acted on yet (e.g. preview pods not ready): keep it
         events += plan.events
         events += routed
+        events += self.unroute_if_changed(ctx, spec, owner, body)
         desired = build_serving_deployment(owner, TRACK, model_ref(spec.model.name, versions[plan.stable_serves]),
                                            plan.stable_replicas, params_for(plan.stable_serves))
         if spec.autoscaling:
@@ -606,6 +611,18 @@ class ModelDeploymentController:
             nxt = requeue_monitor if requeue_monitor is not None else duration_seconds(spec.monitoring.interval)
             requeue = nxt if requeue is None else min(requeue, nxt)
         return Outcome(conds, fields=fields, depends_on=deps, events=events, requeue_after=requeue)
+
+    def unroute_if_changed(self, ctx: OperatorContext, spec: ModelDeploymentSpec, owner: Owner,
+                           body: dict[str, Any]) -> list[tuple[str, str, str]]:
+        """After a spec change away from Gateway API routing, remove the HTTPRoute and track Services an earlier
+        spec had (route() makes no API call for Replicas routing, so it cannot notice them). Only on a spec change
+        of an object reconciled before: a brand-new one never had a route, and a quiet one costs nothing."""
+        if spec.traffic_routing is not None and spec.traffic_routing.type == "GatewayAPI":
+            return []
+        observed = (body.get("status") or {}).get("observedGeneration")
+        if observed is None or observed == body["metadata"].get("generation"):
+            return []
+        return traffic.unroute(ctx, owner)
 
     def hold(self, spec: ModelDeploymentSpec, body: dict[str, Any], ctx: OperatorContext, *, owner: Owner,
              live_stable: dict[str, Any] | None, ok: Cond, deps: set[ObjKey], fields: dict[str, Any],

@@ -21,10 +21,13 @@ manual rollback, the abort record and monitoring work the same way with or witho
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from herder.resources.serving import split_replicas
+
+Split = Callable[[int, int], tuple[int, int]]
 
 Phase = Literal["Initial", "Stable", "Progressing", "Promoting", "Promoted", "Aborted"]
 Analysis = Literal["Pass", "Wait", "Abort"]
@@ -84,7 +87,7 @@ class Plan:
 def decide(*, target: int, steps: list[Step], total: int, state: RolloutState, now: float,
            analysis: Analysis | None, analysis_message: str = "", interval: float = 30.0,
            stable_rolled_to: int | None = None, retry: bool = False, promote: bool = False,
-           rollback: str | None = None) -> Plan:
+           rollback: str | None = None, split: Split = split_replicas) -> Plan:
     """The next step of a canary rollout of ``target``.
 
     ``analysis``: the latest analysis of the canary in the current step (None when no analysis is configured);
@@ -92,7 +95,9 @@ def decide(*, target: int, steps: list[Step], total: int, state: RolloutState, n
     ``retry``: the user asked to roll out an aborted version again (a new spec generation or retry annotation);
     ``promote``: the user asked to skip the remaining steps;
     ``rollback``: the user asked to roll back (the herder.dev/rollback value): a rollout in progress is aborted with
-    reason ManualRollback (outside a rollout the controller handles it: see ``roll_back_stable``).
+    reason ManualRollback (outside a rollout the controller handles it);
+    ``split``: (stable, canary) replicas for a weight -- by replica ratio (the default), or under Gateway API routing
+    herder.resources.traffic.gateway_replicas (the route splits traffic, the stable track stays full).
     """
     s = state
     stable = s.stable_version
@@ -133,7 +138,7 @@ def decide(*, target: int, steps: list[Step], total: int, state: RolloutState, n
         first = steps[0]
         st = RolloutState(stable_version=stable, canary_version=target, canary_weight=first.weight, current_step=0,
                           step_started_at=now, aborted_version=None)
-        sr, cr = split_replicas(total, first.weight)
+        sr, cr = split(total, first.weight)
         return Plan("Progressing", st, stable, sr, target, cr,
                     f"rolling out version {target}: step 1/{len(steps)} at weight {first.weight}%",
                     requeue_after=_requeue(first, 0.0, analysis is not None, interval),
@@ -154,11 +159,11 @@ def decide(*, target: int, steps: list[Step], total: int, state: RolloutState, n
             return Plan("Promoting", s, target, total, None, 0,
                         f"replacing version {stable} with {target} in place: rolling the stable track",
                         requeue_after=2.0)
-        _, cr = split_replicas(total, steps[-1].weight)
+        _, cr = split(total, steps[-1].weight)
         return Plan("Promoting", s, target, total, target, cr,
                     f"promoting version {target}: rolling the stable track", requeue_after=2.0)
     step = steps[i]
-    sr, cr = split_replicas(total, step.weight)
+    sr, cr = split(total, step.weight)
     if analysis == "Abort":
         aborted = RolloutState(stable_version=stable, aborted_version=target)
         message = f"analysis of version {target} failed at step {i + 1}/{len(steps)} (weight {step.weight}%): " \
@@ -175,7 +180,7 @@ def decide(*, target: int, steps: list[Step], total: int, state: RolloutState, n
         if nxt < len(steps):
             w = steps[nxt].weight
             st = replace(s, canary_weight=w, current_step=nxt, step_started_at=now)
-            sr2, cr2 = split_replicas(total, w)
+            sr2, cr2 = split(total, w)
             return Plan("Progressing", st, stable, sr2, target, cr2,
                         f"rolling out version {target}: step {nxt + 1}/{len(steps)} at weight {w}%",
                         requeue_after=_requeue(steps[nxt], 0.0, analysis is not None, interval),

@@ -154,3 +154,12 @@ def test_resume_at_every_step_from_status_alone() -> None:
     for state, phase, replicas in cases:
         p = decide(target=2, steps=steps, total=4, state=state, now=104, analysis="Wait", stable_rolled_to=1)
         assert (p.phase, p.state, (p.stable_replicas, p.canary_replicas), p.events) == (phase, state, replicas, ())
+
+
+def test_under_gateway_api_the_stable_track_stays_full_during_steps() -> None:
+    from herder.resources.traffic import gateway_replicas
+
+    p = decide(target=2, steps=STEPS, total=4, state=STABLE, now=100, analysis=None, split=gateway_replicas)
+    assert (p.stable_replicas, p.canary_replicas) == (4, 1)  # the HTTPRoute, not the pod count, splits traffic
+    nxt = decide(target=2, steps=STEPS, total=4, state=at_step(0), now=120, analysis=None, split=gateway_replicas)
+    assert (nxt.stable_replicas, nxt.canary_replicas) == (4, 2)
