@@ -215,6 +215,13 @@ def decide(policy: Retraining, book: Book, now: dt.datetime, *, model: str, retr
     if refused_manual is not None:
         return Decision("Refuse", "ManualTriggerDisabled", refused_manual, book)
 
+    if book.pending is not None and not policy.require_approval:
+        # requireApproval was turned off while a retrain waited: it needs no approval any more
+        pending, book = book.pending, replace(book, pending=None, pending_since=None)
+        manual = manual or (pending if pending.trigger == "Manual" else None)
+        scheduled = scheduled or (pending if pending.trigger == "Schedule" else None)
+        metric = metric or (pending if pending.trigger == "Metric" else None)
+
     if book.pending is not None:
         pending = book.pending
         since = rfc3339(book.pending_since) if book.pending_since else "earlier"

@@ -332,3 +332,11 @@ def test_a_prometheus_trigger_over_several_deployments_counts_the_worst() -> Non
     assert worst_of(check, [("a", good), ("c", thin)]).message == "ModelDeployment c: 0.99"  # stays inconclusive
     assert worst_of(check, [("a", good)]) == good
     assert worst_of(check, []).value is None
+
+
+def test_a_waiting_retrain_goes_ahead_when_approval_is_no_longer_required() -> None:
+    d = decide(policy(requireApproval=True), Book(), T0, model="iris", retrain_annotation="a")
+    assert d.action == "AwaitApproval"
+    go = decide(policy(requireApproval=False), d.book, at(1), model="iris", retrain_annotation="a")
+    assert (go.action, go.reason) == ("Start", "ManualRequest")
+    assert go.book.pending is None and go.book.in_flight == "iris-retrain-1"
