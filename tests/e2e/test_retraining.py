@@ -6,9 +6,12 @@ history and as an Event, and a restarted operator making no second TrainingJob o
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 import time
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -300,7 +303,7 @@ def trigger_metric(ws: Workspace, name: str, check: str) -> dict[str, Any]:
     return dict(next((m for m in metrics if m["name"] == check), {}))
 
 
-def test_drift_starts_a_retrain_and_the_guardrails_stop_a_storm(workspace: Workspace) -> None:
+def test_drift_starts_a_retrain_and_the_guardrails_stop_a_storm(workspace: Workspace, tmp_path: Path) -> None:
     ws = workspace
     drift_model = model("iris-drift", cooldown="1h", maxPerDay=1, triggers={
         "manual": True,
@@ -349,6 +352,22 @@ def test_drift_starts_a_retrain_and_the_guardrails_stop_a_storm(workspace: Works
         traffic.stop.set()
         traffic.join(timeout=20)
     assert traffic.sent > 0
+
+    # the report renders for this run: versions and their metrics, drift per feature, the retrain timeline
+    out = tmp_path / "report-iris-drift"
+    done = subprocess.run([sys.executable, "-m", "herder.cli", "report", "iris-drift", "-n", ws.namespace,
+                           f"--kubeconfig={ws.cluster.kubeconfig}", f"--output={out}"],
+                          check=False, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    html = (out / "index.html").read_text()
+    pngs = sorted(out.glob("*.png"))
+    assert len(pngs) >= 3, pngs
+    for png in pngs:
+        data = png.read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000, (png, len(data))
+        assert png.name in html
+    assert "iris-drift-retrain-1" in html and "DriftDetected" in html
+    assert "No drift measured yet" not in html
 
 
 @pytest.mark.usefixtures("operator_with_prometheus")
