@@ -16,6 +16,7 @@ from herder.controllers.modelversion import versions_of
 from herder.controllers.retrain_triggers import measure_triggers
 from herder.controllers.retraining import merge_patchable, reconcile_retraining
 from herder.controllers.scaffold import Outcome, parse_spec_as
+from herder.policy.live_rollbacks import Follower, follows_production, live_rollbacks, rolled_back
 
 MAX_HISTORY = 200
 
@@ -49,6 +50,14 @@ class ModelController:
                                        triggers.breaches if triggers else None)
         history += retrain.history
         deps |= retrain.depends_on
+        # the serving half: a ModelDeployment following production rolled a version back -> production follows it
+        followers = [b for k, b in ctx.store.items("ModelDeployment") if follows_production(b, ns, name)]
+        deps |= {ObjKey("ModelDeployment", ns, b["metadata"]["name"]) for b in followers}
+        live = live_rollbacks(aliases.get("production"), history, [Follower.from_body(b) for b in followers], now)
+        history += live.history
+        if live.production is not None:
+            aliases["production"] = live.production
+        never_again = rolled_back(history)
         auto = spec.promotion.auto_promote if spec.promotion else True
         for v in sorted(versions):
             b = versions[v]
@@ -70,6 +79,8 @@ class ModelController:
                                     "message": str(gate.get("message", ""))[:1000]})
                     seen.add(("Rejected", v))
                 continue
+            if v in never_again or ("Promoted", v) in seen:
+                continue  # rolled back live, or promoted once already and since superseded or rolled back
             current = aliases.get("production")
             if auto and (current is None or v > current):
                 history.append({"at": now, "action": "Promoted", "version": v,
@@ -81,9 +92,10 @@ class ModelController:
                 history.append({"at": now, "action": "Candidate", "version": v, "reason": "GatePassed",
                                 "message": "awaiting promotion (autoPromote is false)"})
                 aliases["candidate"] = v
-        events: list[tuple[str, str, str]] = list(retrain.events)
+        events: list[tuple[str, str, str]] = [*retrain.events, *live.events]
         if spec.retention is not None:
-            for v in retired_versions(sorted(versions), spec.retention.keep_last, aliases, in_use(ctx, ns, name)):
+            for v in retired_versions(sorted(versions), spec.retention.keep_last, aliases,
+                                      in_use(ctx, ns, name) | never_again):
                 mv_name = versions[v]["metadata"]["name"]
                 if children.delete_custom(ctx, self.kind, "modelversions", mv_name, ns):
                     history.append({"at": now, "action": "Deleted", "version": v, "reason": "Retention",
