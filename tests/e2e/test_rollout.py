@@ -16,14 +16,13 @@ from __future__ import annotations
 import json
 import threading
 import time
-import urllib.error
-import urllib.request
 
 import pytest
 import yaml
 from kubernetes import client, config
 
 from tests.e2e.conftest import Workspace
+from tests.e2e.rollout_helpers import collision_hint, pin, predict, register
 from tests.e2e.test_iris import IRIS, cond, get, wait_cond
 from tests.integration.k8s import wait_until
 
@@ -42,7 +41,6 @@ DEPLOYMENT = {
              "failureLimit": FAILURE_LIMIT}]},
     },
 }
-ROW = json.dumps({"instances": [[5.1, 3.5, 1.4, 0.2]]}).encode()
 REFRESH_SECONDS = 1.0
 """How stale the load's view of the endpoints may be (kube-proxy's minimum sync period is 1 s by default)."""
 
@@ -64,21 +62,6 @@ def serving_pods(ws: Workspace) -> list[tuple[str, str, str]]:
 def terminating_pods(ws: Workspace) -> list[str]:
     pods = json.loads(ws.kubectl("get", "pods", "-l", "herder.dev/serving=iris", "-o", "json"))["items"]
     return [p["metadata"]["name"] for p in pods if p["metadata"].get("deletionTimestamp")]
-
-
-def predict(ip: str, errors: list[str] | None = None) -> int:
-    """The HTTP status of one prediction (0: no answer, the reason appended to ``errors``)."""
-    req = urllib.request.Request(f"http://{ip}:8080/v1/models/iris:predict", method="POST", data=ROW,
-                                 headers={"content-type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=15) as r:
-            return int(r.status)
-    except urllib.error.HTTPError as e:
-        return int(e.code)
-    except OSError as e:
-        if errors is not None:
-            errors.append(f"{time.monotonic():.2f} {ip}: {e}")
-        return 0
 
 
 class Endpoints:
@@ -156,33 +139,6 @@ class Load(threading.Thread):
 def wait_replacements_done(ws: Workspace) -> None:
     """No serving pod is terminating any more (so the load saw every replacement through to its end)."""
     wait_until(lambda: not terminating_pods(ws), 90, interval=0.5, what="the replaced serving pods to be gone")
-
-
-def collision_hint(ws: Workspace) -> str:
-    """Pods whose server keeps exiting usually found their loopback address taken: another local cluster on this
-    host hands out the same pod range, and requests and scrapes then reach that cluster's servers."""
-    pods = json.loads(ws.kubectl("get", "pods", "-l", "herder.dev/serving=iris", "-o", "json"))["items"]
-    restarting = [f"{p['metadata']['name']} ({p['status'].get('podIP')}): {cs.get('restartCount')} restarts"
-                  for p in pods for cs in p["status"].get("containerStatuses") or [] if cs.get("restartCount")]
-    if not restarting:
-        return "no serving pod restarted"
-    return ("serving pods keep restarting -- is another local cluster on this host serving on the same loopback "
-            "pod addresses? " + "; ".join(restarting))
-
-
-def register(ws: Workspace, version: int, annotations: dict[str, str] | None = None) -> None:
-    v1 = get(ws, "modelversion", "iris-v1")
-    mv = {"apiVersion": "herder.dev/v1alpha1", "kind": "ModelVersion",
-          "metadata": {"name": f"iris-v{version}", "annotations": annotations or {}},
-          "spec": {"modelRef": {"name": "iris"}, "version": version, "artifact": v1["spec"]["artifact"],
-                   "metrics": v1["spec"]["metrics"], "description": "same artifact as version 1"}}
-    ws.kubectl("apply", "-f", "-", input=yaml.safe_dump(mv))
-    wait_cond(ws, "modelversion", f"iris-v{version}", "Ready", timeout=60)
-
-
-def pin(ws: Workspace, version: int) -> None:
-    ws.kubectl("patch", "modeldeployment", "iris", "--type=merge", "-p",
-               json.dumps({"spec": {"model": {"name": "iris", "version": version}}}))
 
 
 def test_bad_canary_is_aborted_and_good_one_promoted(workspace: Workspace) -> None:
