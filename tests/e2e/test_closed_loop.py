@@ -203,7 +203,9 @@ def test_drift_retrain_canary_promotion_then_a_live_failure_rolls_back(workspace
                           what="two version-2 pods and nothing else")
         assert [predict(ip) for ip, _, _ in pods for _ in range(5)] == [200] * 10
 
-        # 4. the drift goes on: maxPerDay stops a retrain storm, and says so; version 3 is not promoted again
+        # 4. the operator restarts; the drift goes on: maxPerDay stops a retrain storm, and says so; version 3 is
+        # not promoted again and the rollback is not recorded twice (the history is the memory)
+        ws.operator.restart()
         storm = wait_until(lambda: (c := cond(get(ws, "model", NAME), "Retraining")).get("reason")
                            == "MaxPerDayReached" and c, 180, what="the drift breach to wait for maxPerDay")
         assert f"maxPerDay {MAX_PER_DAY}" in storm["message"] and "DriftDetected" in storm["message"]
@@ -213,6 +215,7 @@ def test_drift_retrain_canary_promotion_then_a_live_failure_rolls_back(workspace
         assert sum(e["action"] == "RetrainTriggered" for e in h) == MAX_PER_DAY
         assert [e.get("version") for e in h if e["action"] == "Promoted"] == [1, 2, 3]
         assert sum(e["action"] == "RolledBack" for e in h) == 1
+        assert len(model_events(ws, "VersionRolledBack")) == 1
         assert production(ws, NAME) == 2 and settled_on(ws, 2) is not None
     finally:
         traffic.stop.set()
