@@ -64,6 +64,22 @@ class ObjectStore:
         with self._lock:
             self._objects[key] = body
 
+    def put_latest(self, key: ObjKey, body: dict[str, Any]) -> dict[str, Any]:
+        """Keep ``body`` unless the store already holds a later version of the same object; returns what it keeps.
+
+        Why: after a status write the store holds the written object (its resourceVersion from the answer), while
+        the watch may still deliver events for earlier versions -- late under load, with a thousand objects. Put
+        blindly, such an event would bring old status back, the next reconcile would write the new status again,
+        and two writers of one object would ping-pong. resourceVersions are compared as numbers (the etcd
+        revision; every API server built on etcd gives them) and only for the same uid; anything else counts as
+        newer, as before."""
+        with self._lock:
+            held = self._objects.get(key)
+            if held is not None and _older(body, held):
+                return held
+            self._objects[key] = body
+            return body
+
     def delete(self, key: ObjKey) -> None:
         with self._lock:
             self._objects.pop(key, None)
@@ -112,3 +128,14 @@ class OperatorContext:
     executor: ThreadPoolExecutor | None = None
     group: str = API_GROUP
     version: str = API_VERSION
+
+
+def _older(incoming: dict[str, Any], held: dict[str, Any]) -> bool:
+    """True when ``incoming`` is an earlier version of the very object ``held`` is (same uid, lower revision)."""
+    a, b = incoming.get("metadata") or {}, held.get("metadata") or {}
+    if a.get("uid") != b.get("uid"):
+        return False
+    try:
+        return int(str(a.get("resourceVersion"))) < int(str(b.get("resourceVersion")))
+    except (TypeError, ValueError):
+        return False

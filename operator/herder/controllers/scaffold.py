@@ -159,7 +159,7 @@ def write_status(
         return False
     patch = {"status": {**new, **{k: None for k in old if k not in new}}}
     try:
-        ctx.clients.custom.patch_namespaced_custom_object_status(
+        written = ctx.clients.custom.patch_namespaced_custom_object_status(
             ctx.group, ctx.version, key.namespace, controller.plural, key.name, patch,
             _content_type="application/merge-patch+json",
         )
@@ -173,7 +173,12 @@ def write_status(
         return False
     ctx.metrics.writes.labels(controller.kind, controller.kind, "patch-status").inc()
     # until the watch delivers our own write, later reconciles in this process must see it (no duplicate writes)
-    ctx.store.put(key, {**body, "status": new})
+    # (with the written resourceVersion, so watch events of earlier versions arriving late cannot replace it)
+    meta = dict(body.get("metadata") or {})
+    version = (written.get("metadata") or {}).get("resourceVersion") if isinstance(written, dict) else None
+    if version is not None:
+        meta["resourceVersion"] = version
+    ctx.store.put(key, {**body, "metadata": meta, "status": new})
     changed = transitions(old.get("conditions"), outcome.conditions)
     for c in changed:
         log.info("%s: %s=%s (%s) %s", key, c.type, c.status, c.reason, c.message)
