@@ -91,6 +91,14 @@ class FeatureBinCounter:
         if self._pending_rows >= FLUSH_ROWS:
             self.flush()
 
+    def observe_all(self, matrices: list[np.ndarray]) -> None:
+        """Bin the rows of all these matrices now (the caller queued them; one numpy pass for all)."""
+        if self.counts.size == 0 or not matrices:
+            return
+        matrix = matrices[0] if len(matrices) == 1 else np.concatenate(matrices)
+        if matrix.shape[0]:
+            self._count(matrix)
+
     def flush(self) -> None:
         """Bin every queued row into ``counts``."""
         if not self._pending:

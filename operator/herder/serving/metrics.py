@@ -1,15 +1,17 @@
-"""Prometheus metrics of the server: plain counters updated on the event loop, exposed by one collector.
+"""Prometheus metrics of the server: observations queued on the event loop, counted in bulk, exposed by one collector.
 
 Why not prometheus-client's Counter/Histogram objects: each update takes a lock and walks label dictionaries,
-which costs more than the whole prediction of a small model. Here every update is an integer addition on the
-event-loop thread (the only writer), and the collector turns the numbers into metric families at scrape time.
+which costs more than the whole prediction of a small model. Here a request costs a few list appends on the
+event-loop thread (the only writer); every FLUSH_ROWS requests or rows, and before every scrape, the queues are
+folded into counters with numpy (histogram buckets with one searchsorted, status codes with one Counter, drift
+bins as in drift.py), and the collector turns the numbers into metric families at scrape time. Per-observation
+bisects and dictionary updates cost ~2 us per request, a tenth of the whole request path of a small model.
 Names are a stable interface (the operator reads them for error rate, latency, drift and accuracy) and are
 documented in docs/serving.md.
 """
 
 from __future__ import annotations
 
-import bisect
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -31,23 +33,33 @@ BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 
 @dataclass
 class FastHistogram:
-    """Cumulative-on-export histogram: one bisect and two additions per observation."""
+    """Cumulative-on-export histogram, filled in bulk: one searchsorted and one bincount per batch of values."""
 
     bounds: Sequence[float]
-    counts: list[int] = field(default_factory=list)
+    counts: np.ndarray = field(init=False)
     total: float = 0.0
+    _edges: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.counts = [0] * (len(self.bounds) + 1)
+        self._edges = np.asarray(self.bounds, dtype=np.float64)
+        self.counts = np.zeros(len(self.bounds) + 1, dtype=np.int64)
 
     def observe(self, value: float) -> None:
-        self.counts[bisect.bisect_left(self.bounds, value)] += 1
-        self.total += value
+        self.observe_many([value])
+
+    def observe_many(self, values: Sequence[float] | np.ndarray) -> None:
+        """Count values into buckets: a value equal to a bound goes into that bound's bucket (Prometheus ``le``)."""
+        array = np.asarray(values, dtype=np.float64)
+        if array.size == 0:
+            return
+        index = np.searchsorted(self._edges, array, side="left")
+        self.counts += np.bincount(index, minlength=self.counts.size)
+        self.total += float(array.sum())
 
     def buckets(self) -> list[tuple[str, float]]:
         out: list[tuple[str, float]] = []
         running = 0
-        for bound, count in zip([*self.bounds, float("inf")], self.counts, strict=True):
+        for bound, count in zip([*self.bounds, float("inf")], self.counts.tolist(), strict=True):
             running += count
             out.append(("+Inf" if bound == float("inf") else repr(float(bound)), running))
         return out
@@ -59,7 +71,7 @@ class ServerMetrics:
 
     model: ServedModel
     enabled: bool = True
-    requests: dict[tuple[str, int], int] = field(default_factory=dict)
+    request_counts: dict[tuple[str, int], int] = field(default_factory=dict)
     latency: dict[str, FastHistogram] = field(default_factory=dict)
     batch_sizes: FastHistogram = field(default_factory=lambda: FastHistogram(BATCH_BUCKETS))
     feedback: dict[str, int] = field(default_factory=dict)
@@ -73,7 +85,11 @@ class ServerMetrics:
     features: FeatureBinCounter = field(init=False)
     class_counts: np.ndarray = field(init=False)
     prediction_bins: FeatureBinCounter | None = field(init=False)
+    _pending_inputs: list[np.ndarray] = field(init=False, default_factory=list)
     _pending_labels: list[Any] = field(init=False, default_factory=list)
+    _pending_statuses: list[tuple[str, int]] = field(init=False, default_factory=list)
+    _pending_seconds: list[float] = field(init=False, default_factory=list)
+    _pending_batches: list[int] = field(init=False, default_factory=list)
     _class_index: dict[tuple[str, object], int] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -91,38 +107,76 @@ class ServerMetrics:
             )
 
     # --- updates (event-loop thread only) -------------------------------------------------------------------
+    # Each update only appends to a queue; ``flush`` counts the queues in bulk (see the module docstring).
 
     def observe_request(self, protocol: str, status: int, seconds: float) -> None:
-        if not self.enabled:
-            return
-        key = (protocol, status)
-        self.requests[key] = self.requests.get(key, 0) + 1
-        hist = self.latency.get(protocol)
-        if hist is None:
-            hist = self.latency[protocol] = FastHistogram(LATENCY_BUCKETS)
-        hist.observe(seconds)
+        if self.enabled:
+            self._pending_statuses.append((protocol, status))
+            seconds_queue = self._pending_seconds
+            seconds_queue.append(seconds)
+            if len(seconds_queue) >= FLUSH_ROWS:
+                self._fold_requests()
 
     def observe_batch(self, rows: int) -> None:
         if self.enabled:
-            self.batch_sizes.observe(rows)
+            batches = self._pending_batches
+            batches.append(rows)
+            if len(batches) >= FLUSH_ROWS:
+                self._fold_batches()
 
     def observe_inference(self, matrix: np.ndarray, labels: list[Any]) -> None:
         """Drift bins of the inputs and the distribution of the outputs (both counted in bulk, see drift.py)."""
-        if not self.enabled:
-            return
-        self.features.observe(matrix)
-        pending = self._pending_labels
-        pending.extend(labels)
-        if len(pending) >= FLUSH_ROWS:
-            self.flush()
+        if self.enabled:
+            inputs = self._pending_inputs
+            inputs.append(matrix)
+            pending = self._pending_labels
+            pending.extend(labels)
+            if len(pending) >= FLUSH_ROWS or len(inputs) >= FLUSH_ROWS:
+                self._fold_inferences()
+
+    @property
+    def requests(self) -> dict[tuple[str, int], int]:
+        """Requests by (protocol, status code), including the ones still queued."""
+        self._fold_requests()
+        return self.request_counts
 
     def flush(self) -> None:
-        """Fold queued predictions into the counters (before every scrape, and every FLUSH_ROWS rows)."""
-        self.features.flush()
-        pending = self._pending_labels
+        """Fold every queue into the counters (before every scrape, and whenever a queue reaches FLUSH_ROWS)."""
+        self._fold_requests()
+        self._fold_batches()
+        self._fold_inferences()
+
+    def _fold_requests(self) -> None:
+        statuses, seconds = self._pending_statuses, self._pending_seconds
+        if not statuses:
+            return
+        self._pending_statuses, self._pending_seconds = [], []
+        counts = self.request_counts
+        for key, count in Counter(statuses).items():
+            counts[key] = counts.get(key, 0) + count
+        protocols = {protocol for protocol, _ in statuses}
+        values = np.asarray(seconds, dtype=np.float64)
+        for protocol in protocols:
+            hist = self.latency.get(protocol)
+            if hist is None:
+                hist = self.latency[protocol] = FastHistogram(LATENCY_BUCKETS)
+            if len(protocols) == 1:
+                hist.observe_many(values)
+            else:
+                hist.observe_many(values[np.asarray([p == protocol for p, _ in statuses], dtype=bool)])
+
+    def _fold_batches(self) -> None:
+        if self._pending_batches:
+            batches, self._pending_batches = self._pending_batches, []
+            self.batch_sizes.observe_many(batches)
+
+    def _fold_inferences(self) -> None:
+        inputs, pending = self._pending_inputs, self._pending_labels
+        self._pending_inputs, self._pending_labels = [], []
+        if inputs:
+            self.features.observe_all(inputs)
         if not pending:
             return
-        self._pending_labels = []
         if self.class_counts.size:
             index = self._class_index
             for label, count in Counter(pending).items():
@@ -134,8 +188,7 @@ class ServerMetrics:
             self.prediction_sum += float(values.sum())
             self.prediction_count += int(values.size)
             if self.prediction_bins is not None:
-                self.prediction_bins.observe(values.reshape(-1, 1))
-                self.prediction_bins.flush()
+                self.prediction_bins.observe_all([values.reshape(-1, 1)])
 
     def observe_feedback(self, outcome: str, count: int = 1) -> None:
         if self.enabled:
@@ -180,7 +233,7 @@ class ServerMetrics:
             "Inference requests by protocol and HTTP status",
             labels=[*base, "protocol", "code"],
         )
-        for (protocol, status), count in sorted(self.requests.items()):
+        for (protocol, status), count in sorted(self.request_counts.items()):
             requests.add_metric([*ids, protocol, str(status)], count)
         yield requests
         latency = HistogramMetricFamily(
