@@ -6,10 +6,13 @@ to the version served), nothing is lost, and the guardrails stop a retrain storm
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -105,7 +108,7 @@ def actions(h: list[dict[str, Any]]) -> list[str]:
     return [e["action"] for e in h]
 
 
-def test_drift_retrain_canary_promotion_then_a_live_failure_rolls_back(workspace: Workspace) -> None:
+def test_drift_retrain_canary_promotion_then_a_live_failure_rolls_back(workspace: Workspace, tmp_path: Path) -> None:
     ws = workspace
     loop_model = model(NAME, cooldown="1h", maxPerDay=MAX_PER_DAY, triggers={
         "metrics": [{"name": "feature-drift", "metric": "FeatureDriftPSI", "threshold": {"max": "0.25"},
@@ -229,3 +232,17 @@ def test_drift_retrain_canary_promotion_then_a_live_failure_rolls_back(workspace
         artifact = ws.store / mv["spec"]["artifact"]["uri"].removeprefix("file:///var/lib/herder/store/")
         assert artifact.is_file() and artifact.stat().st_size > 0, (v, artifact)
     assert get(ws, "model", NAME)["status"]["versions"] == [1, 2, 3]
+
+    # the report tells the same story: the retrains, the promotions and the rollback (once), with non-empty plots
+    out = tmp_path / "report"
+    done = subprocess.run([sys.executable, "-m", "herder.cli", "report", NAME, "-n", ws.namespace,
+                           f"--kubeconfig={ws.cluster.kubeconfig}", f"--output={out}"],
+                          check=False, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    html = (out / "index.html").read_text()
+    pngs = sorted(out.glob("*.png"))
+    assert len(pngs) >= 3, pngs
+    for png in pngs:
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000, png
+        assert png.name in html
+    assert "RolledBack" in html and "AnalysisFailed" in html and f"{NAME}-retrain-2" in html
