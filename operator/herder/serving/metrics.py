@@ -12,6 +12,7 @@ documented in docs/serving.md.
 
 from __future__ import annotations
 
+from array import array
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from herder.storage.metadata_reader import BaselineProfile, FeatureSpec
 if TYPE_CHECKING:
     from prometheus_client.core import Metric
 
+_FLOAT64 = np.dtype(np.float64)  # the native float64 dtype is a singleton: an identity check suffices
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 
@@ -85,11 +87,13 @@ class ServerMetrics:
     features: FeatureBinCounter = field(init=False)
     class_counts: np.ndarray = field(init=False)
     prediction_bins: FeatureBinCounter | None = field(init=False)
+    # queues, folded by flush(); typed arrays and one bytearray so queued numbers are not Python objects
+    _pending_rows: bytearray = field(init=False, default_factory=bytearray)
     _pending_inputs: list[np.ndarray] = field(init=False, default_factory=list)
     _pending_labels: list[Any] = field(init=False, default_factory=list)
-    _pending_statuses: list[tuple[str, int]] = field(init=False, default_factory=list)
-    _pending_seconds: list[float] = field(init=False, default_factory=list)
-    _pending_batches: list[int] = field(init=False, default_factory=list)
+    _pending_requests: dict[str, tuple[array[int], array[float]]] = field(init=False, default_factory=dict)
+    _pending_request_count: int = field(init=False, default=0)
+    _pending_batches: array[int] = field(init=False, default_factory=lambda: array("q"))
     _class_index: dict[tuple[str, object], int] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -111,10 +115,14 @@ class ServerMetrics:
 
     def observe_request(self, protocol: str, status: int, seconds: float) -> None:
         if self.enabled:
-            self._pending_statuses.append((protocol, status))
-            seconds_queue = self._pending_seconds
-            seconds_queue.append(seconds)
-            if len(seconds_queue) >= FLUSH_ROWS:
+            queue = self._pending_requests.get(protocol)
+            if queue is None:
+                queue = self._pending_requests[protocol] = (array("i"), array("d"))
+            statuses, latencies = queue
+            statuses.append(status)
+            latencies.append(seconds)
+            self._pending_request_count += 1
+            if self._pending_request_count >= FLUSH_ROWS:
                 self._fold_requests()
 
     def observe_batch(self, rows: int) -> None:
@@ -125,13 +133,19 @@ class ServerMetrics:
                 self._fold_batches()
 
     def observe_inference(self, matrix: np.ndarray, labels: list[Any]) -> None:
-        """Drift bins of the inputs and the distribution of the outputs (both counted in bulk, see drift.py)."""
+        """Drift bins of the inputs and the distribution of the outputs (both counted in bulk, see drift.py).
+
+        Float rows are queued as bytes in one buffer: keeping a thousand small arrays alive defeats numpy's
+        buffer cache and cost ~1 us per request in-process; copying the row's bytes costs ~0.1 us.
+        """
         if self.enabled:
-            inputs = self._pending_inputs
-            inputs.append(matrix)
+            if matrix.dtype is _FLOAT64:
+                self._pending_rows += matrix.tobytes()
+            else:
+                self._pending_inputs.append(matrix)
             pending = self._pending_labels
             pending.extend(labels)
-            if len(pending) >= FLUSH_ROWS or len(inputs) >= FLUSH_ROWS:
+            if len(pending) >= FLUSH_ROWS or len(self._pending_inputs) >= FLUSH_ROWS:
                 self._fold_inferences()
 
     @property
@@ -147,34 +161,32 @@ class ServerMetrics:
         self._fold_inferences()
 
     def _fold_requests(self) -> None:
-        statuses, seconds = self._pending_statuses, self._pending_seconds
-        if not statuses:
+        if not self._pending_request_count:
             return
-        self._pending_statuses, self._pending_seconds = [], []
+        queues, self._pending_requests, self._pending_request_count = self._pending_requests, {}, 0
         counts = self.request_counts
-        for key, count in Counter(statuses).items():
-            counts[key] = counts.get(key, 0) + count
-        protocols = {protocol for protocol, _ in statuses}
-        values = np.asarray(seconds, dtype=np.float64)
-        for protocol in protocols:
+        for protocol, (statuses, latencies) in queues.items():
+            codes, occurrences = np.unique(np.frombuffer(statuses, dtype=np.intc), return_counts=True)
+            for code, count in zip(codes.tolist(), occurrences.tolist(), strict=True):
+                counts[(protocol, code)] = counts.get((protocol, code), 0) + count
             hist = self.latency.get(protocol)
             if hist is None:
                 hist = self.latency[protocol] = FastHistogram(LATENCY_BUCKETS)
-            if len(protocols) == 1:
-                hist.observe_many(values)
-            else:
-                hist.observe_many(values[np.asarray([p == protocol for p, _ in statuses], dtype=bool)])
+            hist.observe_many(np.frombuffer(latencies, dtype=np.float64))
 
     def _fold_batches(self) -> None:
         if self._pending_batches:
-            batches, self._pending_batches = self._pending_batches, []
-            self.batch_sizes.observe_many(batches)
+            batches, self._pending_batches = self._pending_batches, array("q")
+            self.batch_sizes.observe_many(np.frombuffer(batches, dtype=np.int64))
 
     def _fold_inferences(self) -> None:
-        inputs, pending = self._pending_inputs, self._pending_labels
-        self._pending_inputs, self._pending_labels = [], []
-        if inputs:
-            self.features.observe_all(inputs)
+        matrices, pending, rows = self._pending_inputs, self._pending_labels, self._pending_rows
+        self._pending_inputs, self._pending_labels, self._pending_rows = [], [], bytearray()
+        if rows:
+            width = len(self.model.signature.features)
+            matrices.append(np.frombuffer(rows, dtype=np.float64).reshape(-1, width))
+        if matrices:
+            self.features.observe_all(matrices)
         if not pending:
             return
         if self.class_counts.size:

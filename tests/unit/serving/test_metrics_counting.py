@@ -69,7 +69,8 @@ def test_bulk_counting_matches_one_at_a_time_across_flushes_and_scrapes() -> Non
             )
             labels = [rng.choice((0, 1)) for _ in range(rows)]
             metrics.observe_batch(rows)
-            metrics.observe_inference(matrix, labels)
+            # float rows are queued as bytes, other matrices (categorical features) as arrays: mix both
+            metrics.observe_inference(matrix.astype(object) if i % 7 == 0 else matrix, labels)
             batches.append(rows)
             labels_seen.update(labels)
             for a, _, n in matrix.tolist():
