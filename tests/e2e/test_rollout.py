@@ -22,7 +22,7 @@ import yaml
 from kubernetes import client, config
 
 from tests.e2e.conftest import Workspace
-from tests.e2e.rollout_helpers import collision_hint, pin, predict, register
+from tests.e2e.rollout_helpers import collision_hint, pin, predict, register, serving_pods
 from tests.e2e.test_iris import IRIS, cond, get, wait_cond
 from tests.integration.k8s import wait_until
 
@@ -43,20 +43,6 @@ DEPLOYMENT = {
 }
 REFRESH_SECONDS = 1.0
 """How stale the load's view of the endpoints may be (kube-proxy's minimum sync period is 1 s by default)."""
-
-
-def serving_pods(ws: Workspace) -> list[tuple[str, str, str]]:
-    """(ip, track, version) of every ready serving pod."""
-    pods = json.loads(ws.kubectl("get", "pods", "-l", "herder.dev/serving=iris", "-o", "json"))["items"]
-    out = []
-    for p in pods:
-        ready = any(c["type"] == "Ready" and c["status"] == "True" for c in p["status"].get("conditions") or [])
-        ip = p["status"].get("podIP")
-        if ready and ip and not p["metadata"].get("deletionTimestamp"):
-            assert ip.startswith("127."), ip  # loopback rule
-            labels = p["metadata"]["labels"]
-            out.append((ip, labels["herder.dev/track"], labels["herder.dev/model-version"]))
-    return out
 
 
 def terminating_pods(ws: Workspace) -> list[str]:

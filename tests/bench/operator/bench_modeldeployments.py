@@ -40,19 +40,17 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT / "hack"))
+sys.path.insert(0, str(ROOT))
 
 from kubernetes import client, config, watch  # noqa: E402
 from localcluster.cluster import LocalCluster, free_port  # noqa: E402
+
+from tests.bench.operator.bench_apply_latency import Seen, percentile  # noqa: E402
 
 NS = "bench"
 GROUP, VERSION = "herder.dev", "v1alpha1"
 ROW = json.dumps({"instances": [[5.1, 3.5, 1.4, 0.2]]}).encode()
 RESYNC = 30.0
-
-
-def percentile(values: list[float], q: float) -> float:
-    s = sorted(values)
-    return s[min(len(s) - 1, max(0, round(q / 100 * (len(s) - 1))))]
 
 
 def summary(values: list[float]) -> dict[str, float]:
@@ -65,18 +63,8 @@ def is_ready(obj: dict[str, Any]) -> bool:
                for c in (obj.get("status") or {}).get("conditions") or [])
 
 
-class FirstSeen:
+class FirstSeen(Seen):
     """When each name first satisfied a predicate in a watch stream (local monotonic clock)."""
-
-    def __init__(self) -> None:
-        self.at: dict[str, float] = {}
-        self.cond = threading.Condition()
-
-    def wait(self, name: str, timeout: float = 120) -> float:
-        with self.cond:
-            if not self.cond.wait_for(lambda: name in self.at, timeout):
-                raise TimeoutError(f"{name}: not seen within {timeout}s")
-            return self.at[name]
 
     def follow(self, list_fn: Any, stop: threading.Event, pred: Any = lambda o: True) -> None:
         w = watch.Watch()
@@ -165,8 +153,8 @@ def part_applies(n: int, custom: client.CustomObjectsApi, stop: threading.Event)
         name = f"apply-{i}"
         t0 = time.monotonic()
         custom.create_namespaced_custom_object(GROUP, VERSION, NS, "modeldeployments", mdep(name, 1))
-        created.append(deps.wait(f"{name}-stable") - t0)
-        readied.append(ready.wait(name) - t0)
+        created.append(deps.wait(f"{name}-stable", timeout=120) - t0)
+        readied.append(ready.wait(name, timeout=120) - t0)
         custom.delete_namespaced_custom_object(GROUP, VERSION, NS, "modeldeployments", name)
         print(f"  apply {i + 1}/{n}: deployment {created[-1]:.3f}s, ready {readied[-1]:.3f}s", flush=True)
     return {"apply_to_deployment": summary(created), "apply_to_ready": summary(readied)}
