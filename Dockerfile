@@ -7,7 +7,8 @@
 #
 # Base: CPython 3.11 on Debian slim, pinned to the exact patch release the test suite runs. Pin it by digest in
 # your registry mirror with --build-arg PYTHON_IMAGE=python:3.11.7-slim-bookworm@sha256:<digest>.
-# Dependencies: constraints.txt pins every runtime distribution to the versions the tests ran with.
+# Dependencies: constraints.txt is exported from uv.lock, the one lock development and CI install from: every
+# runtime distribution pinned, with hashes (pip --require-hashes), binary wheels only.
 # No HEALTHCHECK: Kubernetes ignores Docker health checks; the chart's liveness/readiness probes use kopf's
 # /healthz (operator) and the generated serving pods use the server's /v2/health/live and /v2/health/ready.
 ARG PYTHON_IMAGE=python:3.11.7-slim-bookworm
@@ -22,14 +23,14 @@ RUN python -m venv /opt/herder \
  && /opt/herder/bin/python -m pip install --no-cache-dir pip==26.3 setuptools==84.2.1 wheel==0.48.0
 # Dependencies first: this layer is reused until constraints.txt changes.
 COPY constraints.txt ./
-RUN /opt/herder/bin/python -m pip install --no-cache-dir --only-binary=:all: -r constraints.txt
+RUN /opt/herder/bin/python -m pip install --no-cache-dir --require-hashes --only-binary=:all: -r constraints.txt
 COPY pyproject.toml README.md ./
 COPY operator ./operator
 # Build the wheel with the pinned build tools (no build isolation: nothing unpinned is fetched), install it
-# against the constraints, check the environment is consistent, precompile bytecode (the root filesystem is
+# without dependencies (they are all in place, hash-checked), check the environment is consistent, precompile bytecode (the root filesystem is
 # read-only at run time), then drop the build tools from the environment.
 RUN /opt/herder/bin/python -m pip wheel --no-cache-dir --no-deps --no-build-isolation --wheel-dir /wheels . \
- && /opt/herder/bin/python -m pip install --no-cache-dir --no-index --find-links=/wheels -c constraints.txt herder==0.1.0 \
+ && /opt/herder/bin/python -m pip install --no-cache-dir --no-index --no-deps --find-links=/wheels herder==0.1.0 \
  && /opt/herder/bin/python -m pip check \
  && /opt/herder/bin/python -m compileall -q -j 0 /opt/herder/lib \
  && /opt/herder/bin/python -m pip uninstall --yes setuptools wheel pip

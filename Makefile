@@ -6,23 +6,39 @@ VENV := .venv
 PY := $(VENV)/bin/python
 RUN_DIR ?= .run/cluster
 export PYTHONPATH := $(CURDIR)/hack
+# The one lock: uv.lock. uv itself is bootstrapped (pinned, from PyPI) into the cache outside the repo; it never
+# downloads a Python (the machine's python3 is used) and refuses a lock that disagrees with pyproject.toml.
+UV_VERSION := 0.13.9
+UV_HOME ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/herder/uv-$(UV_VERSION)
+UV := $(UV_HOME)/bin/uv
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: help venv controlplane prometheus up down status lint crds test test-unit test-integration demo bench-serving clean
+.PHONY: help venv lock controlplane prometheus up down status lint crds test test-unit test-integration demo bench-serving clean
 
 help:
 	@echo "make demo         local cluster + operator + the iris example, end to end"
 	@echo "make test         lint, type-check, CRD drift check and the full test suite (builds what it needs)"
+	@echo "make lock         re-resolve uv.lock after editing pyproject.toml dependencies, and re-export constraints.txt"
 	@echo "make up / down    start / stop the local control plane (KUBECONFIG: eval \$$(make -s env))"
 	@echo "make controlplane build the control plane binaries into the cache (~12 min cold, then instant)"
 	@echo "make prometheus   install Prometheus from Debian when it is not on PATH (Prometheus-provider tests)"
 
-$(VENV)/.installed: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+$(UV):
+	$(PYTHON) -m pip install -q --disable-pip-version-check --root-user-action=ignore --target $(UV_HOME) uv==$(UV_VERSION)
+
+$(VENV)/.installed: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --locked --extra dev --python $(PYTHON)
 	touch $@
 
 venv: $(VENV)/.installed
+
+# After editing dependencies in pyproject.toml: resolve, install, and export the image's hashed constraints.
+lock: | $(UV)
+	$(UV) lock --python $(PYTHON)
+	$(UV) sync --locked --extra dev --python $(PYTHON)
+	$(PY) -m tests.unit.packaging.constraints
+	touch $(VENV)/.installed
 
 controlplane:
 	bash hack/build-controlplane.sh >/dev/null

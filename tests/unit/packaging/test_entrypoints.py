@@ -75,11 +75,12 @@ def venv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     _ok(_run(base_python, "-m", "venv", env_dir, cwd=work))
     py = env_dir / "bin" / "python"
     _ok(_run(py, "-m", "pip", "install", "-q", *_dockerfile_tool_pins(), cwd=work))
-    _ok(_run(py, "-m", "pip", "install", "-q", "--only-binary=:all:", "-r", "constraints.txt", cwd=src))
+    _ok(_run(py, "-m", "pip", "install", "-q", "--require-hashes", "--only-binary=:all:", "-r",
+             "constraints.txt", cwd=src))
     _ok(_run(py, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "--wheel-dir", work / "wheels",
              ".", cwd=src))
-    _ok(_run(py, "-m", "pip", "install", "-q", "--no-index", "--find-links", work / "wheels",
-             "-c", "constraints.txt", "herder==0.1.0", cwd=src))
+    _ok(_run(py, "-m", "pip", "install", "-q", "--no-index", "--no-deps", "--find-links", work / "wheels",
+             "herder==0.1.0", cwd=src))
     _ok(_run(py, "-m", "pip", "check", cwd=work))
     yield env_dir
     shutil.rmtree(work, ignore_errors=True)  # ~1 GB of wheels: do not leave it in pytest's kept tmp dirs
