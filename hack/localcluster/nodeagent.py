@@ -37,7 +37,15 @@ from typing import Any
 from kubernetes import client, config, watch
 from kubernetes.client.rest import ApiException
 
-from .podspec import DEFAULT_TERMINATION_PATH, PathMap, UnsupportedPod, container_env, expand, image_is_herder
+from .podspec import (
+    DEFAULT_TERMINATION_PATH,
+    PathMap,
+    UnsupportedPod,
+    container_env,
+    expand,
+    image_is_herder,
+    launch_problem,
+)
 from .termination import Deadline, Target, stop_process
 
 log = logging.getLogger("node-agent")
@@ -267,6 +275,9 @@ class PodRunner(threading.Thread):
         if exe is None:
             raise UnsupportedPod("ExecutableNotFound", f"container {c.name!r}: {argv[0]!r} not found on PATH")
         argv[0] = exe
+        problem = launch_problem(argv, env, c.name)
+        if problem is not None:
+            raise problem
         wd = spec.get("workingDir")
         cwd = Path(pod_paths.translate(wd)) if wd else self.dir
         cwd.mkdir(parents=True, exist_ok=True)

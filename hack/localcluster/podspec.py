@@ -38,6 +38,35 @@ def image_is_herder(image: str, herder_image: str) -> bool:
     return repo == want
 
 
+# Roles of the Herder image this agent runs as local processes: the pods the operator creates. Anything else (the
+# chart's `herder operator`) would be a second, real, cluster-wide operator running on this machine.
+AGENT_ROLES = frozenset({"train", "validate", "serve"})
+_WILDCARD = re.compile(r"(?:^|[=/@\s])(?:0\.0\.0\.0|\[::\]|::)(?=$|[:/\s])")
+
+
+def launch_problem(argv: list[str], env: Mapping[str, str], container: str) -> UnsupportedPod | None:
+    """Why this agent must not launch a container, or None.
+
+    The agent runs pods as processes on the machine itself, so a pod that listens on a wildcard address would be
+    reachable on every interface of the host, not on its pod IP; and the chart's operator pod would start a second,
+    cluster-wide operator beside the one under test. Both are refused with a reason that says what to do instead.
+    """
+    role = next((a for a in argv[1:] if not a.startswith("-")), "")
+    if Path(argv[0]).name == "herder" and role not in AGENT_ROLES:
+        return UnsupportedPod(
+            "UnsupportedRole",
+            f"container {container!r} runs `herder {role or '(no subcommand)'}`; the local node agent runs only the "
+            f"pods the operator creates ({', '.join(sorted(AGENT_ROLES))}). To try the Helm chart here, schedule the "
+            "operator onto a kwok node (--set nodeSelector.type=kwok and the kwok toleration; see the README).")
+    for where, value in [*((f"argument {a!r}", a) for a in argv[1:]), *((f"env {k}={v!r}", v) for k, v in env.items())]:
+        if _WILDCARD.search(value):
+            return UnsupportedPod(
+                "WildcardAddress",
+                f"container {container!r} would listen on a wildcard address ({where}); pods run by the local node "
+                "agent are processes on this machine and must bind their pod IP: use $(POD_IP) from the downward API.")
+    return None
+
+
 _VAR_REF = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)|\$\$")
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -405,3 +406,31 @@ def test_argocd_cm_snippet_merges_into_an_existing_argocd_cm(cluster: LocalClust
         assert {k: data[k] for k in expected} == expected
     finally:
         cluster.kubectl("delete", "namespace", ns, "--wait=false", check=False)
+
+
+def test_on_the_local_cluster_the_operator_pod_is_refused_not_run(cluster: LocalCluster) -> None:
+    """Installed the README's way (no node pinning), the operator pod lands on the node agent's node. The agent
+    must not start a second, real, cluster-wide operator as a process on this machine: the pod fails with
+    ``UnsupportedRole`` and a message that says how to try the chart locally (a kwok node)."""
+    suffix = uuid.uuid4().hex[:6]
+    name, namespace = f"herder-{suffix}", f"herder-system-{suffix}"
+    result = helm(cluster, "install", name, str(CHART), "--namespace", namespace, "--create-namespace",
+                  "--set", f"fullnameOverride={name}")
+    assert result.returncode == 0, result.stdout + result.stderr
+    try:
+        deadline = time.monotonic() + 60
+        refused: dict[str, Any] | None = None
+        while refused is None and time.monotonic() < deadline:
+            pods = json.loads(cluster.kubectl("get", "pods", "-n", namespace, "-o", "json").stdout)["items"]
+            refused = next((p for p in pods if p.get("status", {}).get("reason") == "UnsupportedRole"), None)
+            time.sleep(0.5)
+        assert refused is not None, f"no pod refused with UnsupportedRole: {json.dumps(pods)[:2000]}"
+        assert refused["spec"]["nodeName"] == "herder-local"
+        assert refused["status"]["phase"] == "Failed"
+        assert "kwok" in refused["status"]["message"], refused["status"]["message"]
+        ps = subprocess.run(["pgrep", "-af", "herder operator --liveness=http://0.0.0.0"], capture_output=True,
+                            text=True, check=False)
+        assert ps.stdout.strip() == "", f"an operator process was started: {ps.stdout}"
+    finally:
+        helm(cluster, "uninstall", name, "--namespace", namespace, "--wait=false")
+        cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)

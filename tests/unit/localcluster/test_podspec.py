@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from localcluster.kwokconfig import stage_documents
-from localcluster.podspec import PathMap, UnsupportedPod, container_env, expand, image_is_herder
+from localcluster.podspec import PathMap, UnsupportedPod, container_env, expand, image_is_herder, launch_problem
 
 
 @pytest.mark.parametrize(
@@ -80,3 +80,30 @@ def test_kwok_stages_come_from_the_module(tmp_path: object) -> None:
         root = str(binaries.assets_dir() / "kwok-stages")
     names = {d["metadata"]["name"] for d in stage_documents(Path(root))}  # type: ignore[index]
     assert {"node-initialize", "node-heartbeat-with-lease", "pod-ready", "pod-complete", "pod-delete"} <= names
+
+
+@pytest.mark.parametrize(("argv", "env", "reason"), [
+    (["herder", "serve", "--host=127.70.0.5", "--port=8080"], {}, None),
+    (["herder", "train", "--spec=/x"], {"HERDER_METRICS_ADDRESS": "127.70.0.5"}, None),
+    (["herder", "validate"], {}, None),
+    (["herder", "operator", "--liveness=http://127.0.0.1:8080/healthz"], {}, "UnsupportedRole"),
+    (["herder", "--verbose"], {}, "UnsupportedRole"),
+    (["herder", "serve", "--host=0.0.0.0"], {}, "WildcardAddress"),
+    (["herder", "serve", "--host", "::"], {}, "WildcardAddress"),
+    (["herder", "serve", "--liveness=http://[::]:8080/healthz"], {}, "WildcardAddress"),
+    (["herder", "serve"], {"HERDER_METRICS_ADDRESS": "0.0.0.0"}, "WildcardAddress"),
+    (["herder", "serve", "--note=10.0.0.0/8"], {}, None),
+])
+def test_the_agent_refuses_a_second_operator_and_wildcard_listeners(argv: list[str], env: dict[str, str],
+                                                                     reason: str | None) -> None:
+    problem = launch_problem(argv, env, "main")
+    assert (problem.reason if problem else None) == reason
+    if problem is not None:
+        assert "'main'" in problem.message
+        assert ("kwok" in problem.message) if reason == "UnsupportedRole" else ("$(POD_IP)" in problem.message)
+
+
+def test_other_programs_of_the_image_still_run() -> None:
+    """Only the `herder` command's roles are restricted; a test's `python -c ...` in the image runs as before."""
+    assert launch_problem(["/usr/bin/python", "-c", "import time"], {}, "main") is None
+    assert launch_problem(["/opt/venv/bin/herder", "operator"], {}, "main") is not None
