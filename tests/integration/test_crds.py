@@ -100,8 +100,8 @@ def test_stored_examples_parse_back_into_the_models(ns: str, installed: LocalClu
             obj = parse_object(body)
             assert obj.metadata.generation == 1
     canary = get_json(installed, "mdep", "iris-canary", "-n", ns)
-    prometheus = canary["spec"]["analysis"]["metrics"][2]
-    assert prometheus["failureLimit"] == 1  # default from the model
+    accuracy = canary["spec"]["monitoring"]["metrics"][1]
+    assert accuracy["name"] == "accuracy" and accuracy["failureLimit"] == 1  # default from the model
     assert canary["spec"]["analysis"]["metrics"][0]["noData"] == "Inconclusive"
     tj = get_json(installed, "tj", "iris-v1", "-n", ns)
     assert tj["spec"]["evaluation"]["stratify"] is True

@@ -191,7 +191,7 @@ CASES: list[Case] = [
     Case("mdep-prometheus-without-query", "ModelDeployment", _set(f"{_METRIC}.provider", "Prometheus"),
          "spec.analysis.metrics[0]"),
     Case("mdep-duplicate-metric-names", "ModelDeployment", _dup("spec.analysis.metrics"),
-         "spec.analysis.metrics[3]", server_only=True),
+         "spec.analysis.metrics[2]", server_only=True),
     Case("mdep-gateway-without-settings", "ModelDeployment", _set("spec.trafficRouting.type", "GatewayAPI"),
          "spec.trafficRouting"),
     Case("mdep-threshold-percent", "ModelDeployment", _set(f"{_METRIC}.threshold.max", "5%"),
