@@ -14,15 +14,17 @@ UV := $(UV_HOME)/bin/uv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: help venv lock controlplane prometheus up down status lint crds test test-unit test-integration demo bench-serving clean
+.PHONY: help venv lock controlplane prometheus chromium up down status lint crds test test-unit test-integration demo bench-serving clean
 
 help:
-	@echo "make demo         local cluster + operator + the iris example, end to end"
+	@echo "make demo         the story on the local cluster: train, serve, drift -> retrain -> canary -> promote,"
+	@echo "                  a bad version aborted and rolled back, the report (KEEP=1 leaves it running)"
 	@echo "make test         lint, type-check, CRD drift check and the full test suite (builds what it needs)"
 	@echo "make lock         re-resolve uv.lock after editing pyproject.toml dependencies, and re-export constraints.txt"
 	@echo "make up / down    start / stop the local control plane (KUBECONFIG: eval \$$(make -s env))"
 	@echo "make controlplane build the control plane binaries into the cache (~12 min cold, then instant)"
 	@echo "make prometheus   install Prometheus from Debian when it is not on PATH (Prometheus-provider tests)"
+	@echo "make chromium     install Chromium from Debian when it is missing (the report's browser test)"
 
 $(UV):
 	$(PYTHON) -m pip install -q --disable-pip-version-check --root-user-action=ignore --target $(UV_HOME) uv==$(UV_VERSION)
@@ -53,6 +55,15 @@ prometheus:
 	    --no-install-recommends prometheus >/dev/null; \
 	fi
 
+# Chromium from Debian for the browser test of `herder report` (tests/integration/test_report_in_browser.py).
+chromium:
+	@if ! [ -x /usr/bin/chromium ]; then \
+	  sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  echo "installing chromium (Debian package)"; \
+	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq \
+	    --no-install-recommends chromium >/dev/null; \
+	fi
+
 up: venv controlplane
 	$(PY) -m localcluster up --run-dir $(RUN_DIR)
 
@@ -69,14 +80,14 @@ lint: venv
 crds: venv
 	$(VENV)/bin/herder crds generate
 
-test: venv controlplane prometheus lint
+test: venv controlplane prometheus chromium lint
 	$(VENV)/bin/herder crds check
 	$(PY) -m pytest tests --ignore=tests/bench
 
 test-unit: venv
 	$(PY) -m pytest tests/unit
 
-test-integration: venv controlplane prometheus
+test-integration: venv controlplane prometheus chromium
 	$(PY) -m pytest tests/integration
 
 demo: venv controlplane

@@ -93,6 +93,18 @@ class Event:
     from_version: int | None = None
     metrics: Mapping[str, str] = field(default_factory=dict)
     source: str = "Model"
+    training_job: str | None = None
+    """The TrainingJob of a retrain step (RetrainTriggered, RetrainFailed, Trained)."""
+
+    @property
+    def label(self) -> str:
+        """The short text the timeline writes beside the step: the versions it moved, else why it happened (a
+        failed or skipped retrain has no version, and its reason is what a reader needs)."""
+        if self.from_version and self.version:
+            return f"v{self.from_version}→v{self.version}"
+        if self.version:
+            return f"v{self.version}"
+        return self.reason
 
 
 @dataclass(frozen=True)
@@ -154,6 +166,12 @@ class ReportData:
     def drift(self) -> tuple[Measured, ...]:
         """Measurements of drift checks (with per-feature values where the operator recorded them)."""
         return tuple(m for m in self.measured if m.is_drift)
+
+    @property
+    def rolled_back(self) -> dict[int, Event]:
+        """Version -> the rollback that took it out of service (the latest one), from the Model's history and the
+        deployments' last rollbacks: such a version passed the offline gate but failed live."""
+        return {e.from_version: e for e in self.events if e.action == "RolledBack" and e.from_version is not None}
 
     def drift_history(self) -> dict[str, list[tuple[dt.datetime, float]]]:
         """Drift check name -> (time, value) from the history entries' metrics (the numbers behind each step)."""
@@ -246,7 +264,8 @@ def report_data(model: Mapping[str, Any], versions: Sequence[Mapping[str, Any]],
             continue
         events.append(Event(at, str(h.get("action") or "?"), str(h.get("reason") or ""), str(h.get("message") or ""),
                             _int(h.get("version")), _int(h.get("fromVersion")),
-                            {str(k): str(v) for k, v in _dict(h.get("metrics")).items()}))
+                            {str(k): str(v) for k, v in _dict(h.get("metrics")).items()},
+                            training_job=str(h["trainingJob"]) if h.get("trainingJob") else None))
     trigger_checks = _checks(_dict(_dict(spec.get("retraining")).get("triggers")).get("metrics"))
     measured = _measured("Model trigger", status.get("triggerMetrics"), trigger_checks)
     drift_checks = {k: m for k, (m, _) in trigger_checks.items() if m in DRIFT_METRICS}

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
+from typing import Any
 
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.dates import date2num
 from matplotlib.figure import Figure
 
-from herder.report.data import Event, Measured, ReportData
+from herder.report.data import Event, Measured, ReportData, VersionRow
 
 DPI = 100
 MAX_METRICS = 6
@@ -44,13 +45,36 @@ def _empty(title: str, text: str) -> bytes:
     return _png(fig)
 
 
+def panel_metrics(data: ReportData) -> list[str]:
+    """The metrics that get a panel: holdout metrics first, then cross-validation means; a ``*_std`` value is
+    drawn as the error bar of its mean, never as a panel of its own."""
+    names = {m for v in data.versions for m in v.metrics if not m.endswith("_std")}
+    return sorted(names, key=lambda m: (m.startswith("cv_"), m))[:MAX_METRICS]
+
+
+def _version_markers(ax: Axes, x: Any, y: float, v: VersionRow, *, production: int | None,
+                     rolled_back: set[int]) -> None:
+    if v.version == production:
+        ax.plot([x], [y], linestyle="none", marker="*", markersize=15, color="#55a868", zorder=3,
+                label="production")
+    if v.version in rolled_back:
+        ax.plot([x], [y], linestyle="none", marker="v", markersize=11, color="#c44e52", zorder=4,
+                label="rolled back (failed live)")
+    elif v.rejected:
+        ax.plot([x], [y], linestyle="none", marker="x", markersize=10, color="#dd8452", zorder=3,
+                label="rejected at the gate")
+
+
 def versions_png(data: ReportData) -> bytes:
-    """One panel per offline metric: each version's value at its creation time (production starred, rejected
-    crossed), so a retrain that improved or regressed is visible at a glance."""
-    names = sorted({m for v in data.versions for m in v.metrics})[:MAX_METRICS]
+    """One panel per offline metric: each version's value at its creation time (production starred, a version
+    rolled back after failing live marked with a red triangle, one rejected at the gate crossed; cross-validation
+    means with their standard deviation as error bars), so a retrain that improved or regressed is visible at a
+    glance."""
+    names = panel_metrics(data)
     if not names:
         return _empty(f"Model {data.model}: versions", "no versions with offline metrics yet")
     production = data.aliases.get("production")
+    rolled_back = set(data.rolled_back)
     fig = Figure(figsize=(9, 2.6 * len(names)))
     axes = fig.subplots(len(names), 1, squeeze=False, sharex=True)[:, 0]
     timed = all(v.created is not None for v in data.versions)
@@ -58,20 +82,18 @@ def versions_png(data: ReportData) -> bytes:
         rows = [v for v in data.versions if metric in v.metrics]
         xs = [v.created if timed else v.version for v in rows]
         ys = [v.metrics[metric] for v in rows]
-        ax.plot(xs, ys, color="#4c72b0", marker="o", linewidth=1)
+        errors = [v.metrics.get(f"{metric}_std", 0.0) for v in rows]
+        ax.errorbar(xs, ys, yerr=errors if any(errors) else None, color="#4c72b0", marker="o", linewidth=1,
+                    capsize=3)
         for x, y, v in zip(xs, ys, rows, strict=True):
             if len(rows) <= MAX_LABELS or v.version == production:
                 ax.annotate(f"v{v.version}", (x, y), textcoords="offset points", xytext=(0, 7), ha="center",
                             fontsize=8)
-            if v.version == production:
-                ax.plot([x], [y], linestyle="none", marker="*", markersize=15, color="#55a868", zorder=3,
-                        label="production")
-            if v.rejected:
-                ax.plot([x], [y], linestyle="none", marker="x", markersize=10, color="#c44e52", zorder=3,
-                        label="rejected")
+            _version_markers(ax, x, y, v, production=production, rolled_back=rolled_back)
         if production is not None and metric in data.production_metrics:
             ax.axhline(data.production_metrics[metric], color="#55a868", linestyle=":", linewidth=1)
-        ax.set_ylabel(metric)
+        ax.margins(y=0.25)  # room for the version labels above the highest point
+        ax.set_ylabel(metric + (" (± std)" if any(errors) else ""))
         ax.grid(alpha=0.3)
         handles, labels = ax.get_legend_handles_labels()
         if handles:
@@ -141,8 +163,7 @@ def timeline_png(data: ReportData) -> bytes:
                 [row] * len(mine), linestyle="none", marker="o", markersize=9,
                 color=COLOURS.get(action, "#4c72b0"), zorder=3)
         for e in mine:
-            label = (f"v{e.from_version}→v{e.version}" if e.from_version and e.version
-                     else f"v{e.version}" if e.version else "")
+            label = e.label
             if label and len(events) <= MAX_LABELS * 2:
                 x = float(date2num(e.at))  # type: ignore[no-untyped-call]
                 ax.annotate(label, (x, row), textcoords="offset points", xytext=(0, 8),

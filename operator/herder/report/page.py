@@ -13,8 +13,10 @@ NO_DRIFT = "No drift measured yet"
 
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:2em;max-width:1100px;color:#222}
-table{border-collapse:collapse;margin:0.5em 0 1.5em}td,th{border:1px solid #ccc;padding:3px 8px;text-align:left;
-vertical-align:top;font-size:0.9em}th{background:#f3f3f3}img{max-width:100%;border:1px solid #eee}
+table{border-collapse:collapse;margin:0.5em 0 1.5em;max-width:100%}
+td,th{border:1px solid #ccc;padding:3px 8px;text-align:left;vertical-align:top;font-size:0.9em}
+th{background:#f3f3f3;white-space:nowrap}td.text{overflow-wrap:anywhere;min-width:8em}td.time{white-space:nowrap}
+img{max-width:100%;border:1px solid #eee}
 .muted{color:#777}.empty{padding:1em;background:#f8f8f8;border:1px dashed #bbb}
 """
 
@@ -33,8 +35,19 @@ def _cell(value: object) -> str:
     return escape(str(value))
 
 
+TEXT_COLUMNS = frozenset({"metrics", "training job", "dataset", "estimator", "gate", "rejected or rolled back",
+                          "worst features", "message", "last rollback", "source", "check", "name"})
+"""Columns of free text (messages, names, digests): they wrap anywhere, so one long word cannot push the table
+out of the window; the other columns (numbers, times, reasons) keep their words whole."""
+
+TIME_COLUMNS = frozenset({"at", "created", "measured"})
+
+
 def _table(headers: Sequence[str], rows: Iterable[Sequence[object]], empty: str) -> str:
-    body = "".join("<tr>" + "".join(f"<td>{_cell(c)}</td>" for c in row) + "</tr>" for row in rows)
+    opening = ['<td class="text">' if h in TEXT_COLUMNS else '<td class="time">' if h in TIME_COLUMNS else "<td>"
+               for h in headers]
+    body = "".join("<tr>" + "".join(f"{opening[i]}{_cell(c)}</td>" for i, c in enumerate(row)) + "</tr>"
+                   for row in rows)
     if not body:
         return f'<p class="empty">{escape(empty)}</p>'
     head = "".join(f"<th>{escape(h)}</th>" for h in headers)
@@ -43,6 +56,19 @@ def _table(headers: Sequence[str], rows: Iterable[Sequence[object]], empty: str)
 
 def _kv(values: Mapping[str, object]) -> str:
     return ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in sorted(values.items()))
+
+
+def _metrics(values: Mapping[str, float]) -> str:
+    """Offline metrics with each ``*_std`` folded into its mean (``cv_accuracy=0.95±0.02``)."""
+    return ", ".join(f"{k}={v:g}" + (f"±{values[k + '_std']:.2g}" if f"{k}_std" in values else "")
+                     for k, v in sorted(values.items()) if not k.endswith("_std"))
+
+
+def _out_of_service(data: ReportData, version: int, rejected: str | None) -> str:
+    rollback = data.rolled_back.get(version)
+    if rollback is not None:
+        return f"rolled back to v{rollback.version} at {_t(rollback.at)}: {rollback.reason} {rollback.message}".strip()
+    return rejected or ""
 
 
 def _img(name: str, alt: str) -> str:
@@ -68,9 +94,11 @@ def render_html(data: ReportData, images: Mapping[str, str]) -> str:
     if "versions" in images:
         out.append(_img(images["versions"], f"offline metrics of the versions of {data.model}"))
     out.append(_table(
-        ["version", "created", "metrics", "aliases", "training job", "dataset", "estimator", "gate", "rejected"],
-        ([f"v{v.version}", v.created, _kv(v.metrics), ", ".join(v.aliases), v.training_job, v.dataset,
-          v.estimator, v.gate, v.rejected] for v in data.versions), "No ModelVersions yet."))
+        ["version", "created", "metrics", "aliases", "training job", "dataset", "estimator", "gate",
+         "rejected or rolled back"],
+        ([f"v{v.version}", v.created, _metrics(v.metrics), ", ".join(v.aliases), v.training_job, v.dataset,
+          v.estimator, v.gate, _out_of_service(data, v.version, v.rejected)] for v in data.versions),
+        "No ModelVersions yet."))
 
     out.append("<h2>Drift per feature</h2>")
     if "drift" in images:
@@ -90,8 +118,9 @@ def render_html(data: ReportData, images: Mapping[str, str]) -> str:
     if "timeline" in images:
         out.append(_img(images["timeline"], f"timeline of {data.model}"))
     out.append(_table(
-        ["at", "action", "version", "from", "reason", "message", "metrics", "source"],
-        ([e.at, e.action, e.version, e.from_version, e.reason, e.message, _kv(dict(e.metrics)), e.source]
+        ["at", "action", "version", "from", "reason", "message", "metrics", "training job", "source"],
+        ([e.at, e.action, e.version, e.from_version, e.reason, e.message, _kv(dict(e.metrics)), e.training_job,
+          e.source]
          for e in data.events), "No steps recorded on the Model's history yet."))
 
     out.append("<h2>ModelDeployments serving this Model</h2>")

@@ -8,7 +8,6 @@ import struct
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -16,78 +15,7 @@ from herder.report import main
 from herder.report.data import report_data
 from herder.report.page import NO_DRIFT
 from herder.report.render import INDEX, render, write
-
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-EVIL = "<script>alert('x')</script> & \"quotes\""
-
-
-def _version(n: int, created: str, accuracy: str, **status: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": "herder.dev/v1alpha1", "kind": "ModelVersion",
-        "metadata": {"name": f"churn-v{n}", "namespace": "ml", "creationTimestamp": created},
-        "spec": {"modelRef": {"name": "churn"}, "version": n,
-                 "artifact": {"uri": f"file:///store/{n}.skops", "digest": "sha256:" + "a" * 64},
-                 "lineage": {"trainingJob": f"churn-retrain-{n}", "dataset": {"name": "churn-data",
-                                                                               "digest": "sha256:" + "b" * 64},
-                             "estimator": {"class": "sklearn.linear_model.LogisticRegression"}},
-                 "metrics": {"accuracy": accuracy, "f1": str(float(accuracy) - 0.05)}},
-        "status": status,
-    }
-
-
-MODEL: dict[str, Any] = {
-    "apiVersion": "herder.dev/v1alpha1", "kind": "Model",
-    "metadata": {"name": "churn", "namespace": "ml"},
-    "spec": {"task": "Classification",
-             "retraining": {"triggers": {"metrics": [
-                 {"name": "input-drift", "metric": "FeatureDriftPSI", "threshold": {"max": "0.25"}},
-                 {"name": "accuracy", "metric": "Accuracy", "threshold": {"min": "0.8"}}]}}},
-    "status": {
-        "latestVersion": 3, "aliases": {"production": 3}, "productionMetrics": {"accuracy": "0.93"},
-        "message": EVIL,
-        "triggerMetrics": [
-            {"name": "input-drift", "value": "0.41", "verdict": "Fail", "samples": 5000, "version": 2,
-             "measuredAt": "2026-11-27T06:00:00Z", "message": "largest PSI 0.41 on feature 'tenure'",
-             "features": {"tenure": "0.41", "plan": "0.03", "monthly_charges": "0.12"}},
-            {"name": "accuracy", "value": "0.9", "verdict": "Pass", "samples": 200,
-             "measuredAt": "2026-11-27T06:00:00Z"},
-        ],
-        "history": [
-            {"at": "2026-11-27T05:00:00Z", "action": "Trained", "version": 1, "reason": "TrainingSucceeded"},
-            {"at": "2026-11-27T05:01:00Z", "action": "Promoted", "version": 1, "reason": "GatePassed"},
-            {"at": "2026-11-27T05:20:00Z", "action": "Trained", "version": 2, "reason": "TrainingSucceeded"},
-            {"at": "2026-11-27T05:21:00Z", "action": "Promoted", "version": 2, "fromVersion": 1,
-             "reason": "GatePassed"},
-            {"at": "2026-11-27T05:30:00Z", "action": "RolledBack", "version": 1, "fromVersion": 2,
-             "reason": "MonitoringBreach", "message": EVIL},
-            {"at": "2026-11-27T05:59:00Z", "action": "RetrainTriggered", "reason": "DriftDetected",
-             "metrics": {"input-drift": "0.41"}, "trainingJob": "churn-retrain-1"},
-            {"at": "2026-11-27T06:10:00Z", "action": "Trained", "version": 3, "reason": "TrainingSucceeded"},
-            {"at": "2026-11-27T06:12:00Z", "action": "Promoted", "version": 3, "fromVersion": 1,
-             "reason": "GatePassed", "metrics": {"input-drift": "0.05"}},
-        ],
-    },
-}
-VERSIONS = [
-    _version(1, "2026-11-27T05:00:00Z", "0.91"),
-    _version(2, "2026-11-27T05:20:00Z", "0.94", conditions=[
-        {"type": "Rejected", "status": "True", "reason": "RolledBack", "message": "error rate 0.2 > 0.05",
-         "lastTransitionTime": "2026-11-27T05:30:00Z"}]),
-    _version(3, "2026-11-27T06:10:00Z", "0.93", aliases=["production"]),
-]
-DEPLOYMENT: dict[str, Any] = {
-    "apiVersion": "herder.dev/v1alpha1", "kind": "ModelDeployment",
-    "metadata": {"name": "churn-prod", "namespace": "ml"},
-    "spec": {"model": {"name": "churn", "alias": "production"},
-             "monitoring": {"metrics": [{"name": "errors", "metric": "ErrorRate", "threshold": {"max": "0.05"}}]}},
-    "status": {"stableVersion": 3, "conditions": [{"type": "Ready", "status": "True", "reason": "Available",
-                                                  "lastTransitionTime": "2026-11-27T06:15:00Z"}],
-               "lastRollback": {"from": 2, "to": 1, "reason": "MonitoringBreach", "message": "errors 0.2",
-                                "at": "2026-11-27T05:30:00Z"},
-               "monitoringMetrics": [{"name": "errors", "value": "0.001", "verdict": "Pass", "samples": 900}]},
-}
-OTHER = {"metadata": {"name": "other"}, "spec": {"model": {"name": "not-churn", "version": 1}}}
-NOW = dt.datetime(2026, 11, 27, 7, 0, tzinfo=dt.UTC)
+from tests.unit.report.objects import DEPLOYMENT, MODEL, NOW, OTHER, PNG_MAGIC, VERSIONS, version
 
 
 def _png_size(data: bytes) -> tuple[int, int]:
@@ -116,10 +44,33 @@ def test_page_shows_versions_history_drift_and_rollbacks() -> None:
     page = render(report_data(MODEL, VERSIONS, [DEPLOYMENT, OTHER], now=NOW))[INDEX].decode()
     assert "Model churn (ml)" in page and "production: v3" in page
     assert "churn-data@sha256:aaaa"[:17] in page and "churn-retrain-2" in page
-    assert "RolledBack: error rate 0.2 &gt; 0.05" in page  # version 2 rejected after the rollback
+    # version 2 passed the gate but failed live: the versions table says it was rolled back, when and why
+    assert "rolled back to v1 at 2026-11-27 05:30:00 UTC: MonitoringBreach" in page
     assert "tenure=0.41" in page and "DriftDetected" in page and "input-drift=0.41" in page
     assert "v2 → v1 at 2026-11-27 05:30:00 UTC: MonitoringBreach" in page
     assert "other" not in page.split("ModelDeployments serving this Model")[1]  # another model's deployment
+
+
+def test_rolled_back_versions_cv_spread_and_failed_retrains_are_told_apart() -> None:
+    """What a reader stumbled on: a rolled-back version drawn like a healthy one, a panel per ``*_std`` value,
+    and a failed retrain with no label on the timeline."""
+    from herder.report.figures import panel_metrics
+
+    model = copy.deepcopy(MODEL)
+    model["status"]["history"].append({"at": "2026-11-27T06:30:00Z", "action": "RetrainFailed",
+                                       "reason": "TrainingFailed", "trainingJob": "churn-retrain-3"})
+    versions = copy.deepcopy(VERSIONS)
+    for v in versions:
+        v["spec"]["metrics"].update({"cv_accuracy": "0.9", "cv_accuracy_std": "0.02"})
+    data = report_data(model, versions, [DEPLOYMENT], now=NOW)
+    assert set(data.rolled_back) == {2}
+    assert panel_metrics(data) == ["accuracy", "f1", "cv_accuracy"]
+    failed = data.events[-1]
+    assert (failed.action, failed.label, failed.training_job) == ("RetrainFailed", "TrainingFailed", "churn-retrain-3")
+    assert [e.label for e in data.events if e.action == "Promoted"] == ["v1", "v1→v2", "v1→v3"]
+    page = render(data)[INDEX].decode()
+    assert "cv_accuracy=0.9±0.02" in page and "cv_accuracy_std=" not in page
+    assert "churn-retrain-3" in page
 
 
 def test_user_text_is_escaped() -> None:
@@ -211,7 +162,7 @@ def test_a_long_history_still_renders() -> None:
         {"at": (start + dt.timedelta(hours=i)).isoformat().replace("+00:00", "Z"),
          "action": ("Trained", "Promoted", "RolledBack", "RetrainTriggered")[i % 4], "version": i // 4 + 1,
          "reason": "Test"} for i in range(200)]
-    versions = [_version(n, f"2026-11-{1 + n // 8:02d}T00:00:00Z", str(0.8 + (n % 10) / 100)) for n in range(1, 120)]
+    versions = [version(n, f"2026-11-{1 + n // 8:02d}T00:00:00Z", str(0.8 + (n % 10) / 100)) for n in range(1, 120)]
     files = render(report_data(model, versions, [DEPLOYMENT], now=NOW))
     assert all(_png_size(files[n])[0] > 300 for n in ("versions.png", "timeline.png", "drift.png"))
     assert files[INDEX].decode().count("<tr>") > 300  # every version and step is in the tables
