@@ -20,4 +20,8 @@ ROLLBACK = f"{API_GROUP}/rollback"
 recorded as aborted); after a promotion, serve status.lastKnownGoodVersion again. Recorded in status.lastRollback
 with reason ManualRollback."""
 
-ALL: tuple[str, ...] = (RETRAIN, APPROVE_RETRAIN, PROMOTE, RETRY, ROLLBACK)
+REFRESH = f"{API_GROUP}/refresh"
+"""On a Dataset: read the source again now (e.g. after the file was replaced). New content becomes a new revision
+once it passes validation; the same content adds nothing. Any new value is a new request."""
+
+ALL: tuple[str, ...] = (RETRAIN, APPROVE_RETRAIN, PROMOTE, RETRY, ROLLBACK, REFRESH)

@@ -202,6 +202,32 @@ class ColumnProfile(WireModel):
     """Fixed bins: the drift baseline."""
 
 
+RevisionResult = Literal["Passed", "Failed"]
+
+
+class DatasetRevision(WireModel):
+    """One distinct content a validation read (or failed to accept)."""
+
+    number: Annotated[int, Field(ge=1)]
+    """Revision number, counting up from 1 per Dataset."""
+    result: RevisionResult
+    """Passed (usable for training) or Failed (recorded, never current)."""
+    validated_at: Time
+    """When the validation finished."""
+    job: Name
+    """The validation Job that read it."""
+    digest: Digest | None = None
+    """sha256 of the content (absent when it could not be read)."""
+    rows: Annotated[int, Field(ge=0)] | None = None
+    """Row count."""
+    size_bytes: Annotated[int, Field(ge=0)] | None = None
+    """Size of the source in bytes."""
+    reason: Annotated[str, StringConstraints(max_length=64)] | None = None
+    """Why it failed, e.g. InvalidData."""
+    message: Annotated[str, StringConstraints(max_length=1024)] | None = None
+    """What the validation said."""
+
+
 class DatasetStatus(WireModel):
     """What the last validation found."""
 
@@ -221,4 +247,10 @@ class DatasetStatus(WireModel):
     """Name of the validation Job."""
     profile: Annotated[list[ColumnProfile], Field(max_length=512)] | None = None
     """Per-column statistics and fixed bins."""
+    current_revision: Annotated[int, Field(ge=1)] | None = None
+    """Number of the newest revision that passed validation: digest, rows and profile above are its."""
+    revisions: Annotated[list[DatasetRevision], Field(max_length=11)] | None = None
+    """Distinct contents validated so far, newest first (the last 10, and the current one)."""
+    refresh_request: Annotated[str, StringConstraints(max_length=256)] | None = None
+    """The herder.dev/refresh value the last validation answered."""
 

@@ -113,6 +113,7 @@ def validate_main(argv: Sequence[str]) -> int:
                 "valid": True,
                 "digest": result.digest,
                 "rows": result.rows,
+                "sizeBytes": result.size_bytes,
                 "columns": result.columns,
                 "result": request.output_path,
                 "profile": profile,

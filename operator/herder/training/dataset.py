@@ -38,6 +38,8 @@ class LoadedData:
     extra: list[str]
     invalid: dict[str, int]
     """Per column, values that could not be parsed as its type (now NaN, reported as type problems, not nulls)."""
+    size_bytes: int | None = None
+    """Bytes read (the content the digest covers)."""
 
 
 def storage_options() -> dict[str, Any]:
@@ -173,4 +175,5 @@ def load_dataset(source: DataSource, schema: DatasetSchema, expected_digest: str
             invalid[spec.name] = int(coerced.isna().sum()) - before
             if problem is not None:
                 problems.append(problem)
-    return LoadedData(digest=digest, frame=frame, type_problems=problems, missing=missing, extra=extra, invalid=invalid)
+    return LoadedData(digest=digest, frame=frame, type_problems=problems, missing=missing, extra=extra, invalid=invalid,
+                      size_bytes=len(data))

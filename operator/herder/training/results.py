@@ -69,6 +69,7 @@ class ValidationResult(_Result):
     uri: str
     format: str
     rows: int
+    size_bytes: int | None = None
     columns: int
     column_names: list[str]
     extra_columns: list[str] = Field(default_factory=list)

@@ -32,6 +32,7 @@ def profile_and_check(
         uri=source.uri,
         format=source.format,
         rows=len(frame),
+        size_bytes=loaded.size_bytes,
         columns=len(frame.columns),
         column_names=[str(c) for c in frame.columns],
         extra_columns=loaded.extra,

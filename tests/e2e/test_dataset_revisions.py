@@ -1,0 +1,86 @@
+"""Fresh data, first steps: a Dataset whose spec changes is validated again (it used to stay Validating for good),
+``herder.dev/refresh`` reads a replaced source again, every distinct content is a revision on status, a failing
+one is recorded with its reason and never becomes current, and a retrain after the source changed trains on the
+new revision instead of failing on the old pin."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+import yaml
+
+from tests.e2e.conftest import Workspace
+from tests.e2e.test_iris import IRIS, cond, get, wait_cond
+from tests.integration.k8s import wait_until
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+
+def revisions(ws: Workspace, name: str) -> list[dict[str, object]]:
+    return list(get(ws, "dataset", name).get("status", {}).get("revisions") or [])
+
+
+def refresh(ws: Workspace, name: str, value: str) -> None:
+    ws.kubectl("annotate", "dataset", name, f"herder.dev/refresh={value}", "--overwrite")
+
+
+def test_spec_change_and_refresh_make_revisions_and_a_retrain_uses_the_new_one(workspace: Workspace) -> None:
+    ws = workspace
+    csv = ws.store / "datasets" / "iris.csv"
+    original = csv.read_bytes()
+    ws.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(IRIS[:2]))
+    ds = wait_cond(ws, "dataset", "iris", "Ready")
+    assert ds["status"]["currentRevision"] == 1 and ds["status"]["validationJob"] == "iris-validate-1"
+    [first] = revisions(ws, "iris")
+    assert (first["number"], first["result"], first["rows"]) == (1, "Passed", 150)
+    assert first["sizeBytes"] == len(original)
+
+    # 1. a spec change is validated again and decided (the wedge: it stayed Ready=False/Validating for good);
+    # the same bytes are no new revision
+    ws.kubectl("patch", "dataset", "iris", "--type=merge", "-p", '{"spec":{"validation":{"minRows":120}}}')
+    ds = wait_until(lambda: (b := get(ws, "dataset", "iris"))["status"].get("validationJob") == "iris-validate-2"
+                    and cond(b, "Ready").get("status") == "True" and b, 180, what="generation 2 validated")
+    assert [r["number"] for r in revisions(ws, "iris")] == [1]
+
+    # 2. the source is replaced: a refresh makes revision 2 and the Dataset pins its digest
+    rows = original.decode().splitlines()
+    shifted = [rows[0], *(",".join([str(float(v) + 0.5) for v in r.split(",")[:4]] + r.split(",")[4:])
+                          for r in rows[1:] if r)]
+    csv.write_text("\n".join(shifted[:131]) + "\n")  # 130 rows, every measurement shifted by 0.5
+    refresh(ws, "iris", "after-the-shift")
+    ds = wait_until(lambda: (b := get(ws, "dataset", "iris"))["status"].get("currentRevision") == 2 and b, 180,
+                    what="revision 2 current")
+    new_digest = "sha256:" + hashlib.sha256(csv.read_bytes()).hexdigest()
+    assert ds["status"]["digest"] == new_digest and ds["status"]["rows"] == 130
+    assert ds["status"]["refreshRequest"] == "after-the-shift"
+    assert [(r["number"], r["digest"]) for r in revisions(ws, "iris")][:1] == [(2, new_digest)]
+    reasons = json.loads(ws.kubectl("get", "events", "--field-selector", "involvedObject.name=iris", "-o", "json"))
+    assert any(e["reason"] == "NewRevision" and "revision 2: 130 rows" in e["message"] for e in reasons["items"])
+
+    # 3. a TrainingJob created now pins revision 2 and trains (the old pin failed with "data changed")
+    tj = json.loads(json.dumps(IRIS[3]))
+    tj["metadata"]["name"] = "iris-after-shift"
+    ws.kubectl("apply", "-f", "-", input=yaml.safe_dump_all([IRIS[2], tj]))
+    done = wait_cond(ws, "trainingjob", "iris-after-shift", "Succeeded", timeout=300)
+    assert done["status"]["datasetDigest"] == new_digest
+    mv = get(ws, "modelversion", done["status"]["modelVersionName"])
+    assert mv["spec"]["lineage"]["dataset"]["digest"] == new_digest
+
+    # 4. a broken source: recorded as a failed revision with its reason, never current
+    csv.write_text("sepal_length,sepal_width\n1,2\n")
+    refresh(ws, "iris", "broken")
+    ds = wait_cond(ws, "dataset", "iris", "Validated", status="False", timeout=180)
+    newest = revisions(ws, "iris")[0]
+    assert (newest["number"], newest["result"], newest["reason"]) == (3, "Failed", "InvalidData")
+    assert "petal_length" in str(newest["message"])
+    assert ds["status"]["currentRevision"] == 2 and ds["status"]["digest"] == new_digest
+
+    # 5. the operator restarted: no duplicate Job and no duplicate revision
+    ws.operator.restart()
+    refresh(ws, "iris", "broken")  # the same value: not a new request
+    jobs = json.loads(ws.kubectl("get", "jobs", "-o", "json"))["items"]
+    assert sorted(j["metadata"]["name"] for j in jobs if j["metadata"]["name"].startswith("iris-validate")) == \
+        sorted(["iris-validate-1", "iris-validate-2", *(r["job"] for r in revisions(ws, "iris")[:2])])
+    assert [r["number"] for r in revisions(ws, "iris")] == [3, 2, 1]
