@@ -321,6 +321,12 @@ class LocalCluster:
                 raise ClusterError(f"{proc.name} exited during start; last lines of {proc.log}:\n"
                                    + "\n".join(tail))
 
+    def run_beside(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
+        """Start a process that belongs with this cluster (the demo's operator): recorded in state.json, so
+        ``make down`` stops it with the cluster even after the caller exited (KEEP=1); log in logs/<name>.log."""
+        assert self.state is not None
+        return self._spawn(self.state, name, argv, self.run_dir / "logs")
+
     def stop(self) -> None:
         stop_run_dir(self.run_dir)
 

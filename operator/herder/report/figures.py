@@ -8,6 +8,7 @@ here only, so ``herder report --help`` and the rest of herder never load it.
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 from collections.abc import Sequence
 from typing import Any
@@ -143,6 +144,9 @@ def drift_png(data: ReportData) -> bytes | None:
         ax.set_title("drift values behind the Model's history steps", fontsize=9)
         ax.legend(loc="best", fontsize=8)
         ax.grid(alpha=0.3)
+        times = [t for points in history.values() for t, _ in points] + [e.at for e in data.events]
+        pad = max((max(times) - min(times)) * 0.05, dt.timedelta(minutes=1))
+        ax.set_xlim(min(times) - pad, max(times) + pad)  # one point: a span of minutes, not of years
         for tick in ax.get_xticklabels():
             tick.set_rotation(20)
     fig.tight_layout()

@@ -15,7 +15,7 @@ STYLE = """
 body{font-family:system-ui,sans-serif;margin:2em;max-width:1100px;color:#222}
 table{border-collapse:collapse;margin:0.5em 0 1.5em;max-width:100%}
 td,th{border:1px solid #ccc;padding:3px 8px;text-align:left;vertical-align:top;font-size:0.9em}
-th{background:#f3f3f3;white-space:nowrap}td.text{overflow-wrap:anywhere;min-width:8em}td.time{white-space:nowrap}
+th{background:#f3f3f3}td.text{overflow-wrap:anywhere;min-width:8em}td.time{white-space:nowrap}
 img{max-width:100%;border:1px solid #eee}
 .muted{color:#777}.empty{padding:1em;background:#f8f8f8;border:1px dashed #bbb}
 """
@@ -35,10 +35,10 @@ def _cell(value: object) -> str:
     return escape(str(value))
 
 
-TEXT_COLUMNS = frozenset({"metrics", "training job", "dataset", "estimator", "gate", "rejected or rolled back",
-                          "worst features", "message", "last rollback", "source", "check", "name"})
+TEXT_COLUMNS = frozenset({"training job", "dataset", "estimator", "gate", "rejected or rolled back", "message",
+                          "last rollback", "source", "check", "name"})
 """Columns of free text (messages, names, digests): they wrap anywhere, so one long word cannot push the table
-out of the window; the other columns (numbers, times, reasons) keep their words whole."""
+out of the window; the other columns (numbers, metric lists, times, reasons) wrap only between words."""
 
 TIME_COLUMNS = frozenset({"at", "created", "measured"})
 

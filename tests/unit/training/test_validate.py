@@ -60,9 +60,8 @@ def test_valid_iris_digest_rows_and_profile(validate: Runner, tmp_path: Path) ->
     assert outcome.code == 0, outcome.message
     summary = outcome.summary()
     profile = summary.pop("profile")
-    assert summary == {"valid": True, "digest": sha256(IRIS), "rows": 150, "sizeBytes": IRIS.stat().st_size, "columns": 5,
-                       "result": str(out),
-                       "profileComplete": True}
+    assert summary == {"valid": True, "digest": sha256(IRIS), "rows": 150, "sizeBytes": IRIS.stat().st_size,
+                       "columns": 5, "result": str(out), "profileComplete": True}
     assert [c["name"] for c in profile] == ["sepal_length", "sepal_width", "petal_length", "petal_width", "species"]
     result = _result(out)
     assert result.digest == sha256(IRIS)
