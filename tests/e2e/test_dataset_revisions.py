@@ -1,12 +1,14 @@
 """Fresh data, first steps: a Dataset whose spec changes is validated again (it used to stay Validating for good),
-``herder.dev/refresh`` reads a replaced source again, every distinct content is a revision on status, a failing
-one is recorded with its reason and never becomes current, and a retrain after the source changed trains on the
-new revision instead of failing on the old pin."""
+``herder.dev/refresh`` reads a replaced source again, every distinct content is a revision on status with a
+content-addressed snapshot in the store, a failing one is recorded with its reason and never becomes current, and
+training reads the pinned revision's snapshot: a run after the source changed trains on the new revision, a run
+while the source is broken trains on the last good one, and the first version's data can still be read."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 
 import pytest
 import yaml
@@ -20,6 +22,11 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 def revisions(ws: Workspace, name: str) -> list[dict[str, object]]:
     return list(get(ws, "dataset", name).get("status", {}).get("revisions") or [])
+
+
+def local(ws: Workspace, uri: object) -> Path:
+    """A store URI (as pods see it) as the local file the node agent maps it to."""
+    return ws.store / str(uri).removeprefix("file:///var/lib/herder/store/")
 
 
 def refresh(ws: Workspace, name: str, value: str) -> None:
@@ -36,6 +43,7 @@ def test_spec_change_and_refresh_make_revisions_and_a_retrain_uses_the_new_one(w
     [first] = revisions(ws, "iris")
     assert (first["number"], first["result"], first["rows"]) == (1, "Passed", 150)
     assert first["sizeBytes"] == len(original)
+    assert local(ws, first["snapshot"]).read_bytes() == original and ds["status"]["snapshot"] == first["snapshot"]
 
     # 1. a spec change is validated again and decided (the wedge: it stayed Ready=False/Validating for good);
     # the same bytes are no new revision
@@ -57,16 +65,19 @@ def test_spec_change_and_refresh_make_revisions_and_a_retrain_uses_the_new_one(w
     assert ds["status"]["refreshRequest"] == "after-the-shift"
     assert [(r["number"], r["digest"]) for r in revisions(ws, "iris")][:1] == [(2, new_digest)]
     reasons = json.loads(ws.kubectl("get", "events", "--field-selector", "involvedObject.name=iris", "-o", "json"))
-    assert any(e["reason"] == "NewRevision" and "revision 2: 130 rows" in e["message"] for e in reasons["items"])
+    assert any(e["reason"] == "Valid" and "revision 2: 130 rows match the schema" in e["message"]
+               for e in reasons["items"])
 
     # 3. a TrainingJob created now pins revision 2 and trains (the old pin failed with "data changed")
     tj = json.loads(json.dumps(IRIS[3]))
     tj["metadata"]["name"] = "iris-after-shift"
     ws.kubectl("apply", "-f", "-", input=yaml.safe_dump_all([IRIS[2], tj]))
     done = wait_cond(ws, "trainingjob", "iris-after-shift", "Succeeded", timeout=300)
-    assert done["status"]["datasetDigest"] == new_digest
+    assert done["status"]["datasetDigest"] == new_digest and done["status"]["datasetRevision"] == 2
     mv = get(ws, "modelversion", done["status"]["modelVersionName"])
-    assert mv["spec"]["lineage"]["dataset"]["digest"] == new_digest
+    lineage = mv["spec"]["lineage"]["dataset"]
+    assert (lineage["digest"], lineage["revision"]) == (new_digest, 2)
+    assert local(ws, lineage["snapshot"]).read_bytes() == csv.read_bytes()
 
     # 4. a broken source: recorded as a failed revision with its reason, never current
     csv.write_text("sepal_length,sepal_width\n1,2\n")
@@ -74,10 +85,21 @@ def test_spec_change_and_refresh_make_revisions_and_a_retrain_uses_the_new_one(w
     ds = wait_cond(ws, "dataset", "iris", "Validated", status="False", timeout=180)
     newest = revisions(ws, "iris")[0]
     assert (newest["number"], newest["result"], newest["reason"]) == (3, "Failed", "InvalidData")
-    assert "petal_length" in str(newest["message"])
+    assert "petal_length" in str(newest["message"]) and "snapshot" not in newest
     assert ds["status"]["currentRevision"] == 2 and ds["status"]["digest"] == new_digest
+    ready = cond(ds, "Ready")  # still usable: training keeps revision 2, whose bytes are in the store
+    assert ready["status"] == "True" and "revision 3 failed validation: InvalidData" in ready["message"]
+    assert "training keeps revision 2" in ready["message"]
 
-    # 5. the operator restarted: no duplicate Job and no duplicate revision
+    # 5. a run while the source is broken trains on revision 2's snapshot (it used to fail: "data changed");
+    # the first revision's snapshot is still there, byte for byte
+    tj["metadata"]["name"] = "iris-while-broken"
+    ws.kubectl("apply", "-f", "-", input=yaml.safe_dump(tj))
+    done = wait_cond(ws, "trainingjob", "iris-while-broken", "Succeeded", timeout=300)
+    assert done["status"]["datasetRevision"] == 2 and done["status"]["datasetDigest"] == new_digest
+    assert local(ws, first["snapshot"]).read_bytes() == original
+
+    # 6. the operator restarted: no duplicate Job and no duplicate revision
     ws.operator.restart()
     refresh(ws, "iris", "broken")  # the same value: not a new request
     jobs = json.loads(ws.kubectl("get", "jobs", "-o", "json"))["items"]

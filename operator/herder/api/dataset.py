@@ -222,6 +222,8 @@ class DatasetRevision(WireModel):
     """Row count."""
     size_bytes: Annotated[int, Field(ge=0)] | None = None
     """Size of the source in bytes."""
+    snapshot: Uri | None = None
+    """Where the validated bytes were copied, named by digest: training reads this, never the moving source."""
     reason: Annotated[str, StringConstraints(max_length=64)] | None = None
     """Why it failed, e.g. InvalidData."""
     message: Annotated[str, StringConstraints(max_length=1024)] | None = None
@@ -249,6 +251,8 @@ class DatasetStatus(WireModel):
     """Per-column statistics and fixed bins."""
     current_revision: Annotated[int, Field(ge=1)] | None = None
     """Number of the newest revision that passed validation: digest, rows and profile above are its."""
+    snapshot: Uri | None = None
+    """The current revision's content-addressed copy in the store (what new TrainingJobs read)."""
     revisions: Annotated[list[DatasetRevision], Field(max_length=11)] | None = None
     """Distinct contents validated so far, newest first (the last 10, and the current one)."""
     refresh_request: Annotated[str, StringConstraints(max_length=256)] | None = None

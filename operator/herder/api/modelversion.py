@@ -48,6 +48,10 @@ class DatasetLineage(WireModel):
     """Dataset name."""
     digest: Digest
     """Content digest trained on."""
+    revision: Annotated[int, Field(ge=1)] | None = None
+    """The Dataset revision trained on."""
+    snapshot: Uri | None = None
+    """Its content-addressed copy in the store: the training data can be read again after the source changed."""
 
 
 class FeatureSetLineage(WireModel):

@@ -26,6 +26,7 @@ from herder.api.common import (
     Reason,
     Resources,
     Time,
+    Uri,
     WireModel,
     exactly_one_of,
     rule,
@@ -276,6 +277,10 @@ class TrainingJobStatus(WireModel):
     """Name of the batch/v1 Job running the trainer."""
     dataset_digest: Digest | None = None
     """Digest of the data actually trained on."""
+    dataset_revision: Annotated[int, Field(ge=1)] | None = None
+    """The Dataset revision pinned when the first Job was made."""
+    dataset_snapshot: Uri | None = None
+    """That revision's copy in the store, which the trainer reads."""
     started_at: Time | None = None
     """When the trainer started."""
     completed_at: Time | None = None

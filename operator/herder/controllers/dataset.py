@@ -35,6 +35,10 @@ def _decided(status: dict[str, Any], body: dict[str, Any], job_name: str) -> boo
     return status.get("validationJob") == job_name and validated.get("status") in ("True", "False")
 
 
+def spec_format(body: dict[str, Any]) -> str:
+    return str(((body.get("spec") or {}).get("source") or {}).get("format") or "csv")
+
+
 class DatasetController:
     kind = "Dataset"
     plural = "datasets"
@@ -69,7 +73,8 @@ class DatasetController:
                     job_name: str) -> tuple[dict[str, Any], str]:
         meta = body["metadata"]
         store = lookups.storage(ctx)
-        request = validate_request(spec, store.path("profiles", meta["uid"], f"{job_name}.json"))
+        request = validate_request(spec, store.path("profiles", meta["uid"], f"{job_name}.json"),
+                                   snapshot_dir=store.path("snapshots"))
         return children.ensure(ctx, self.kind, build_job(Owner.from_body(self.kind, body), JobParams(
             name=job_name, component="validation", image=ctx.config.herder_image, args=["validate"],
             request=request, storage=store, deadline_seconds=1800, backoff_limit=1)), update=False)
@@ -88,29 +93,48 @@ class DatasetController:
         digest = digest if digest.startswith("sha256:") else f"sha256:{digest}"
         rows = summary.get("rows") if isinstance(summary.get("rows"), int) else None
         size = summary.get("sizeBytes") if isinstance(summary.get("sizeBytes"), int) else None
+        snapshot = self._snapshot_uri(ctx, digest, spec_format(body)) if summary.get("snapshot") else None
         before = status.get("revisions") or []
-        revisions = record(before, Validation(job_name, "Passed", now_rfc3339(), digest, rows, size))
-        newest = revisions[0] if revisions else {}
-        if len(revisions) > len(before) or revisions[:1] != before[:1]:
-            events.append(("Normal", "NewRevision", f"revision {newest['number']}: {rows} rows, {digest}"))
+        revisions = record(before, Validation(job_name, "Passed", now_rfc3339(), digest, rows, size, snapshot))
+        number = (current(revisions) or {}).get("number")
+        new = len(revisions) > len(before) or revisions[:1] != before[:1]
+        said = f"revision {number}: {rows} rows match the schema" + ("" if new else " (content unchanged)")
         return Outcome(
-            [Cond("Validated", "True", "Valid", f"{rows} rows match the schema"),
-             Cond("Ready", "True", "Validated", f"revision {(current(revisions) or {}).get('number')}, {digest}")],
+            [Cond("Validated", "True", "Valid", said),
+             Cond("Ready", "True", "Validated", f"revision {number}, {digest}")],
             fields={"digest": digest, "rows": rows, "validatedAt": now_rfc3339(), "validationJob": job_name,
                     "profile": status_profile(summary.get("profile")), "revisions": revisions,
-                    "currentRevision": (current(revisions) or {}).get("number"), "refreshRequest": refresh},
+                    "currentRevision": (current(revisions) or {}).get("number"), "snapshot": snapshot,
+                    "refreshRequest": refresh},
             events=events)
+
+    @staticmethod
+    def _snapshot_uri(ctx: OperatorContext, digest: str, fmt: str) -> str:
+        """The snapshot as every pod sees it (the store's mount path), rebuilt from the digest: the validator reports
+        the path as *it* saw it, which may be a node-local translation."""
+        return "file://" + lookups.storage(ctx).path("snapshots", "sha256", f"{digest.removeprefix('sha256:')}.{fmt}")
 
     def _failed(self, body: dict[str, Any], ctx: OperatorContext, job_name: str, refresh: str | None, *,
                 failed: dict[str, Any], events: list[tuple[str, str, str]]) -> Outcome:
-        """A failed validation is a revision that never becomes current; the Dataset is not Ready (training
-        waits) until a spec change or refresh brings content that passes."""
+        """A failed validation is a revision that never becomes current. With a current revision whose snapshot
+        is in the store, the Dataset stays Ready on it (training keeps reading those bytes); without one (the
+        first content failed, or a Dataset from before snapshots) it is not Ready and training waits."""
+        status = body.get("status") or {}
         pods = children.pods_of_job(ctx, job_name, body["metadata"]["namespace"])
         code, message = children.termination_message(pods[-1]) if pods else (None, "")
         reason = "InvalidData" if code == 2 else (failed.get("reason") or "ValidationFailed")
         text = message or failed.get("message") or "validation failed"
-        revisions = record((body.get("status") or {}).get("revisions") or [],
+        revisions = record(status.get("revisions") or [],
                            Validation(job_name, "Failed", now_rfc3339(), reason=reason, message=text[:1024]))
+        number = revisions[0]["number"] if revisions else None
+        text = f"revision {number}: {text}"  # the Validated transition's Event says it once
+        usable = current(revisions)
+        fields = {"validationJob": job_name, "revisions": revisions, "refreshRequest": refresh}
+        if usable is not None and usable.get("snapshot") and status.get("snapshot") == usable["snapshot"]:
+            return Outcome([Cond("Validated", "False", reason, text),
+                            Cond("Ready", "True", "Validated",
+                                 f"revision {usable['number']}, {usable.get('digest')} (revision {number} failed "
+                                 f"validation: {reason}; training keeps revision {usable['number']})")],
+                           fields=fields, events=events)
         return Outcome([Cond("Validated", "False", reason, text), Cond("Ready", "False", reason, text)],
-                       fields={"validationJob": job_name, "revisions": revisions, "refreshRequest": refresh},
-                       events=events)
+                       fields=fields, events=events)

@@ -11,6 +11,7 @@ import json
 import math
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from kubernetes.client.rest import ApiException
@@ -87,6 +88,29 @@ def failed(reason: str, message: str, **fields: Any) -> Outcome:
                                                                       **fields}})
 
 
+@dataclass(frozen=True)
+class PinnedData:
+    """The Dataset revision a run trains on: taken from the Dataset when the run's first Job is made, then kept on
+    the TrainingJob's status, so a new revision during training changes neither the bytes nor the lineage."""
+
+    digest: str
+    revision: int | None
+    snapshot: str | None
+    """The revision's content-addressed copy in the store (what the trainer reads), when the Dataset has one."""
+    pinned: bool
+    """Whether it comes from this run's own status (a Job exists) rather than the Dataset's current revision."""
+
+
+def pinned_data(body: dict[str, Any], dataset: dict[str, Any] | None) -> PinnedData:
+    status = body.get("status") or {}
+    if status.get("jobName") and status.get("datasetDigest"):
+        return PinnedData(str(status["datasetDigest"]), status.get("datasetRevision"), status.get("datasetSnapshot"),
+                          pinned=True)
+    current = (dataset or {}).get("status") or {}
+    return PinnedData(str(current.get("digest")), current.get("currentRevision"), current.get("snapshot"),
+                      pinned=False)
+
+
 class TrainingJobController:
     kind = "TrainingJob"
     plural = "trainingjobs"
@@ -124,7 +148,8 @@ class TrainingJobController:
         ds_body = lookups.get(ctx, "Dataset", ns, spec.dataset_ref.name)
         fs_body = lookups.get(ctx, "FeatureSet", ns, spec.feature_set_ref.name) if spec.feature_set_ref else None
         ok = lookups.resolved()
-        if not lookups.is_true(ds_body, "Ready"):
+        data = pinned_data(body, ds_body)
+        if not data.pinned and not lookups.is_true(ds_body, "Ready"):
             why = (lookups.condition(ds_body, "Ready") or {}).get("message") or "not validated yet"
             return Outcome([ok, Cond("Ready", "False", "DatasetNotReady", f"Dataset {spec.dataset_ref.name!r}: {why}")],
                            depends_on=deps)
@@ -133,7 +158,7 @@ class TrainingJobController:
             return Outcome([ok, Cond("Ready", "False", "FeatureSetNotReady",
                                      f"FeatureSet {spec.feature_set_ref.name!r}: {why}")],  # type: ignore[union-attr]
                            depends_on=deps)
-        digest = str((ds_body or {}).get("status", {}).get("digest"))
+        digest = data.digest
         if spec.dataset_ref.digest and spec.dataset_ref.digest != digest:
             out = failed("DigestMismatch", f"spec.datasetRef.digest pins {spec.dataset_ref.digest} but Dataset "
                          f"{spec.dataset_ref.name!r} now has {digest}; not training on different data")
@@ -161,7 +186,8 @@ class TrainingJobController:
         def make_job(job_name_: str, args: list[str], version: int, trials: int | None = None) -> dict[str, Any]:
             request = train_request(
                 model_name=spec.model_ref.name, version=version, task=model.task, dataset=dataset,
-                digest=digest, features=features, template=spec, output_dir=output_dir(ctx, meta["uid"]))
+                digest=digest, snapshot=data.snapshot, features=features, template=spec,
+                output_dir=output_dir(ctx, meta["uid"]))
             desired = build_job(owner, JobParams(
                 name=job_name_, component="training", image=ctx.config.herder_image, args=args, request=request,
                 storage=store,
@@ -182,7 +208,8 @@ class TrainingJobController:
                 self._release_version(ns, spec.model_ref.name, version)
             return job
 
-        base_fields: dict[str, Any] = {"datasetDigest": digest if digest.startswith("sha256:") else None}
+        base_fields: dict[str, Any] = {"datasetDigest": digest if digest.startswith("sha256:") else None,
+                                       "datasetRevision": data.revision, "datasetSnapshot": data.snapshot}
         final_args = ["train"]
         reserved: int | None = None
         if spec.search is not None:
@@ -238,8 +265,7 @@ class TrainingJobController:
                 return Outcome([ok, Cond("Ready", "False", "ResultMissing",
                                          f"Job {jname} succeeded but its result could not be read; retrying")],
                                fields=base, requeue_after=ctx.config.missing_reference_retry_seconds)
-            mv_name = self._ensure_version(spec, body, ctx, summary, version=version, features=fs_body,
-                                           dataset_digest=digest)
+            mv_name = self._ensure_version(spec, body, ctx, summary, version=version, features=fs_body, data=data)
             metrics = _decimals(summary.get("metrics") or {})
             return Outcome(
                 [ok, Cond("Succeeded", "True", "Trained", f"produced ModelVersion {mv_name}"),
@@ -307,7 +333,7 @@ class TrainingJobController:
 
     def _ensure_version(self, spec: TrainingJobSpec, body: dict[str, Any], ctx: OperatorContext,
                         summary: dict[str, Any] | None, *, version: int | None = None,
-                        features: dict[str, Any] | None = None, dataset_digest: str | None = None) -> str:
+                        features: dict[str, Any] | None = None, data: PinnedData | None = None) -> str:
         """Create the ModelVersion for this run (once: it is found again by name and the run's uid)."""
         meta = body["metadata"]
         ns = meta["namespace"]
@@ -327,7 +353,10 @@ class TrainingJobController:
         metadata_uri = f"{out_dir}/{str(summary['metadata']).rsplit('/', 1)[-1]}" if summary.get("metadata") else ""
         lineage: dict[str, Any] = {
             "trainingJob": meta["name"], "trainingJobUid": meta["uid"],
-            "dataset": {"name": spec.dataset_ref.name, "digest": dataset_digest or summary.get("datasetDigest")},
+            "dataset": {"name": spec.dataset_ref.name,
+                        "digest": (data.digest if data else None) or summary.get("datasetDigest"),
+                        **({"revision": data.revision} if data and data.revision else {}),
+                        **({"snapshot": data.snapshot} if data and data.snapshot else {})},
             "estimator": spec.estimator.wire(), "image": ctx.config.herder_image,
         }
         if isinstance(summary.get("libraries"), dict):

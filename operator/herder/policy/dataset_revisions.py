@@ -45,13 +45,15 @@ class Validation:
     digest: str | None = None
     rows: int | None = None
     size_bytes: int | None = None
+    snapshot: str | None = None
     reason: str | None = None
     message: str | None = None
 
 
 def _wire(v: Validation, number: int) -> dict[str, Any]:
     out: dict[str, Any] = {"number": number, "result": v.result, "validatedAt": v.validated_at, "job": v.job}
-    for key, value in (("digest", v.digest), ("rows", v.rows), ("sizeBytes", v.size_bytes), ("reason", v.reason),
+    for key, value in (("digest", v.digest), ("rows", v.rows), ("sizeBytes", v.size_bytes), ("snapshot", v.snapshot),
+                       ("reason", v.reason),
                        ("message", v.message)):
         if value is not None:
             out[key] = value

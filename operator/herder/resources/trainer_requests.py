@@ -61,9 +61,11 @@ def _rules(spec: DatasetSpec) -> dict[str, Any]:
     return out
 
 
-def validate_request(spec: DatasetSpec, output_path: str) -> dict[str, Any]:
+def validate_request(spec: DatasetSpec, output_path: str, snapshot_dir: str | None = None) -> dict[str, Any]:
     req: dict[str, Any] = {"source": _source(spec), "schema": _schema(spec), "validation": _rules(spec),
                            "outputPath": output_path}
+    if snapshot_dir:
+        req["snapshotDir"] = snapshot_dir
     if spec.source.digest:
         req["expectedDigest"] = spec.source.digest
     if spec.profile is not None:
@@ -108,13 +110,14 @@ def _group(i: int, t: Transform) -> dict[str, Any]:
 
 def train_request(
     *, model_name: str, version: int, task: str, dataset: DatasetSpec, digest: str,
-    features: FeatureSetSpec | None, template: TrainingTemplate, output_dir: str,
+    features: FeatureSetSpec | None, template: TrainingTemplate, output_dir: str, snapshot: str | None = None,
 ) -> dict[str, Any]:
-    """The request for one training run. ``digest`` is the Dataset's validated digest (the pin the trainer checks)."""
+    """The request for one training run. ``digest`` is the Dataset's validated digest (the pin the trainer checks);
+    ``snapshot`` the revision's copy in the store, read instead of the source, which may have changed since."""
     module, _ = ESTIMATORS[template.estimator.class_]
     req: dict[str, Any] = {
         "modelName": model_name, "version": version, "task": task.lower(),
-        "dataset": {**_source(dataset), "expectedDigest": digest},
+        "dataset": {**_source(dataset), **({"uri": snapshot} if snapshot else {}), "expectedDigest": digest},
         "schema": _schema(dataset), "validation": _rules(dataset),
         "estimator": {"className": f"{module}.{template.estimator.class_}",
                       "params": dict(template.estimator.params or {})},

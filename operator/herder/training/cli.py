@@ -114,6 +114,7 @@ def validate_main(argv: Sequence[str]) -> int:
                 "digest": result.digest,
                 "rows": result.rows,
                 "sizeBytes": result.size_bytes,
+                "snapshot": result.snapshot,
                 "columns": result.columns,
                 "result": request.output_path,
                 "profile": profile,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -40,6 +40,8 @@ class LoadedData:
     """Per column, values that could not be parsed as its type (now NaN, reported as type problems, not nulls)."""
     size_bytes: int | None = None
     """Bytes read (the content the digest covers)."""
+    raw: bytes | None = field(default=None, repr=False)
+    """The bytes themselves, for the validator's snapshot (the very bytes the digest covers, not a re-read)."""
 
 
 def storage_options() -> dict[str, Any]:
@@ -176,4 +178,4 @@ def load_dataset(source: DataSource, schema: DatasetSchema, expected_digest: str
             if problem is not None:
                 problems.append(problem)
     return LoadedData(digest=digest, frame=frame, type_problems=problems, missing=missing, extra=extra, invalid=invalid,
-                      size_bytes=len(data))
+                      size_bytes=len(data), raw=data)

@@ -150,6 +150,9 @@ class ValidateRequest(_Model):
     bins: int = Field(default=10, ge=2, le=100)
     bin_strategy: Literal["quantile", "uniform"] = "quantile"
     output_path: str | None = None
+    snapshot_dir: str | None = Field(default=None, max_length=4096)
+    """Where valid content is copied once, named by its digest (``<dir>/sha256/<hex>.<format>``), so training
+    reads these bytes even after the source changed."""
 
     _check_digest = field_validator("expected_digest")(_digest)
 

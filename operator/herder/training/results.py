@@ -70,6 +70,8 @@ class ValidationResult(_Result):
     format: str
     rows: int
     size_bytes: int | None = None
+    snapshot: str | None = None
+    """Where the validated bytes were copied (content-addressed), when the request asked for a snapshot."""
     columns: int
     column_names: list[str]
     extra_columns: list[str] = Field(default_factory=list)

@@ -7,6 +7,7 @@ from typing import Literal
 
 from herder.training.checks import check_data, count_duplicates
 from herder.training.dataset import LoadedData, load_dataset
+from herder.training.outputs import join_uri, write_once
 from herder.training.profile import profile_column
 from herder.training.requests import DatasetSchema, DataSource, ValidateRequest, ValidationRules
 from herder.training.results import ValidationResult
@@ -51,4 +52,16 @@ def run_validation(request: ValidateRequest, log: Callable[[str], None] = print)
         loaded, request.source, request.schema_, request.validation, bins=request.bins, strategy=request.bin_strategy
     )
     log(f"[validate] {len(result.problems)} problems; valid={result.valid}")
+    if result.valid and request.snapshot_dir and loaded.raw is not None:
+        result.snapshot = snapshot(request.snapshot_dir, loaded.digest, request.source.format, loaded.raw)
+        log(f"[validate] snapshot {result.snapshot}")
     return result
+
+
+def snapshot(snapshot_dir: str, digest: str, fmt: str, data: bytes) -> str:
+    """Copy valid content once into the content-addressed store: the same digest is the same file, so a second
+    validation of unchanged data writes nothing, and different bytes can never replace a snapshot."""
+    hexdigest = digest.removeprefix("sha256:")
+    target = join_uri(snapshot_dir, "sha256", f"{hexdigest}.{fmt}")
+    write_once(target, data)
+    return f"file://{target}" if target.startswith("/") else target  # a URI, as the status schema wants
