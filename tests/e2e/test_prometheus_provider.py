@@ -15,6 +15,7 @@ import threading
 import time
 import urllib.request
 from decimal import Decimal
+from typing import Any
 
 import pytest
 import yaml
@@ -122,7 +123,7 @@ def traffic_and_measure(ws: Workspace, prom: LocalPrometheus, version: int, code
     wait_until(lambda: scraped_total(prom, ws.namespace, version)[0] == total, 60,
                what="Prometheus to scrape every request")
     window = time.time() - warmed_at
-    args = {"url": prom.url, "namespace": ws.namespace, "deployment": "iris", "version": version,
+    args: dict[str, Any] = {"url": prom.url, "namespace": ws.namespace, "deployment": "iris", "version": version,
             "window_seconds": window}
     return codes, total - warm_total, measure(ERROR_CHECK, **args), measure(LATENCY_CHECK, **args)
 
@@ -171,7 +172,7 @@ def test_prometheus_provider_measures_the_serving_pods(workspace: Workspace, pro
     assert verdict(LATENCY_CHECK, p99) == "Fail"
 
     # no data, said clearly: a PromQL error, nothing matched, several series
-    args = {"url": prom.url, "namespace": ws.namespace, "deployment": "iris", "window_seconds": 60.0}
+    args: dict[str, Any] = {"url": prom.url, "namespace": ws.namespace, "deployment": "iris", "window_seconds": 60.0}
     broken = measure(check("broken", "sum(rate(herder_requests_total[{{window}}])", "1"), version=2, **args)
     assert (broken.value, broken.samples) == (None, 0)
     assert broken.message.startswith(f"Prometheus at {prom.url}/api/v1/query rejected the query (HTTP 400, "

@@ -177,7 +177,7 @@ def test_every_kind_covers_every_verdict_it_can_give() -> None:
 @pytest.mark.parametrize("kind", KINDS)
 def test_health_always_answers_with_a_known_status(kind: str) -> None:
     """Odd shapes (no status, empty conditions, missing reasons) never crash the script."""
-    odd = [
+    odd: list[dict[str, Any]] = [
         {"metadata": {"name": "x"}},
         {"metadata": {"name": "x"}, "status": {}},
         {"metadata": {"name": "x"}, "status": {"conditions": []}},
@@ -248,8 +248,9 @@ ACTIONS = {"Model": ("approve", "promote", "retrain"), "ModelDeployment": ("prom
 ANNOTATION = {("Model", "retrain"): "herder.dev/retrain", ("Model", "approve"): "herder.dev/approve-retrain",
               ("Model", "promote"): "herder.dev/promote", ("ModelDeployment", "promote"): "herder.dev/promote",
               ("ModelDeployment", "retry"): "herder.dev/retry", ("ModelDeployment", "rollback"): "herder.dev/rollback"}
-ACTIONABLE = {"aliases": {"production": 3, "candidate": 4}, "retraining": {"pendingApproval": "DataDrift"},
-              "stableVersion": "iris-v3", "canaryVersion": "iris-v4"}
+ACTIONABLE: dict[str, Any] = {"aliases": {"production": 3, "candidate": 4},
+                              "retraining": {"pendingApproval": "DataDrift"},
+                              "stableVersion": "iris-v3", "canaryVersion": "iris-v4"}
 
 
 def _strip_annotation(body: dict[str, Any], key: str) -> dict[str, Any]:
