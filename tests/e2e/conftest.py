@@ -1,29 +1,18 @@
-"""End-to-end fixtures: a namespace with Herder's store claim and the example data in it."""
+"""End-to-end fixtures: a namespace with Herder's store claim and the example data in it, and a real Prometheus
+scraping it (for the Prometheus provider and triggers). The helpers the modules share are in helpers.py."""
 
 from __future__ import annotations
 
 import shutil
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from localcluster.cluster import LocalCluster
+from localcluster.prometheus import LocalPrometheus
 
+from tests.e2e.helpers import Workspace
 from tests.integration.conftest import ROOT, RunningOperator
-
-
-@dataclass
-class Workspace:
-    cluster: LocalCluster
-    operator: RunningOperator
-    namespace: str
-    store: Path
-    """The store claim's directory as the node agent maps it (/var/lib/herder/store inside pods)."""
-
-    def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> str:
-        return self.cluster.kubectl(*args, "-n", self.namespace, input=input, check=check).stdout
 
 
 @pytest.fixture
@@ -41,3 +30,23 @@ def workspace(operator: RunningOperator) -> Iterator[Workspace]:
         shutil.copy(f, store / "datasets" / f.name)
     yield Workspace(cluster, operator, ns, store)
     cluster.kubectl("delete", "namespace", ns, "--wait=false", check=False)
+
+
+@pytest.fixture
+def prometheus(workspace: Workspace, tmp_path: Path) -> Iterator[LocalPrometheus]:
+    with LocalPrometheus(workspace.cluster.kubeconfig, tmp_path / "prometheus", (workspace.namespace,)) as prom:
+        yield prom
+
+
+@pytest.fixture
+def operator_with_prometheus(workspace: Workspace, prometheus: LocalPrometheus,
+                             monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalPrometheus]:
+    """The session's operator restarted with HERDER_PROMETHEUS_URL (as the chart's prometheus.url sets it), and
+    restarted without it afterwards so later tests see the operator they expect."""
+    monkeypatch.setenv("HERDER_PROMETHEUS_URL", prometheus.url)
+    workspace.operator.restart()
+    try:
+        yield prometheus
+    finally:
+        monkeypatch.delenv("HERDER_PROMETHEUS_URL")
+        workspace.operator.restart()

@@ -18,20 +18,24 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.e2e.conftest import Workspace
-from tests.e2e.rollout_helpers import events as deployment_events
-from tests.e2e.test_iris import IRIS, cond, get, wait_cond
-from tests.e2e.test_retraining import (
+from tests.e2e.helpers import (
+    IRIS,
     LOOP,
     Traffic,
+    Workspace,
+    cond,
+    events,
+    get,
     history,
     model,
+    model_events,
     production,
+    serving_pods,
     training_jobs,
     trigger_metric,
+    wait_cond,
     wait_history,
 )
-from tests.e2e.test_retraining import events as model_events
 from tests.integration.k8s import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -45,7 +49,7 @@ ROW = json.dumps({"instances": [[5.1, 3.5, 1.4, 0.2]]}).encode()
 
 
 class BoundedTraffic(Traffic):
-    """Traffic (tests/e2e/test_retraining.py) that also stops by itself after ``seconds``."""
+    """Traffic (tests/e2e/helpers.py) that also stops by itself after ``seconds``."""
 
     def __init__(self, ws: Workspace, name: str, seconds: float) -> None:
         super().__init__(ws, name)
@@ -58,20 +62,6 @@ class BoundedTraffic(Traffic):
             super().run()
         finally:
             self.deadline.cancel()
-
-
-def serving(ws: Workspace) -> list[tuple[str, str, str]]:
-    """(ip, track, version) of the ready, not terminating serving pods."""
-    pods = json.loads(ws.kubectl("get", "pods", "-l", f"herder.dev/serving={NAME}", "-o", "json"))["items"]
-    out = []
-    for p in pods:
-        ready = any(c["type"] == "Ready" and c["status"] == "True" for c in p["status"].get("conditions") or [])
-        ip = p["status"].get("podIP")
-        if ready and ip and not p["metadata"].get("deletionTimestamp"):
-            assert ip.startswith("127."), ip  # loopback rule
-            out.append((ip, p["metadata"]["labels"]["herder.dev/track"],
-                        p["metadata"]["labels"]["herder.dev/model-version"]))
-    return out
 
 
 def predict(ip: str) -> int:
@@ -168,9 +158,9 @@ def test_drift_retrain_canary_promotion_then_a_live_failure_rolls_back(workspace
         promoted = h[-1]
         assert (promoted["version"], promoted["fromVersion"], promoted["reason"]) == (2, 1, "GatePassed")
         assert h[-2]["trainingJob"] == f"{NAME}-retrain-1" and h[-2]["version"] == 2
-        started = [e["message"] for e in deployment_events(ws, "RolloutStarted", NAME)]
+        started = [e["message"] for e in events(ws, "RolloutStarted", NAME)]
         assert any("rolling out version 2" in m for m in started), started
-        assert any("version 2 promoted" in e["message"] for e in deployment_events(ws, "RolloutPromoted", NAME))
+        assert any("version 2 promoted" in e["message"] for e in events(ws, "RolloutPromoted", NAME))
 
         # the drift goes on against version 2: the cooldown (1h) holds the next retrain
         held = wait_until(lambda: (c := cond(get(ws, "model", NAME), "Retraining")).get("reason") == "CooldownActive"
@@ -198,12 +188,12 @@ def test_drift_retrain_canary_promotion_then_a_live_failure_rolls_back(workspace
         assert st["lastRollback"]["reason"] == "AnalysisFailed"
         failed = next(m for m in st["analysisMetrics"] if m["name"] == "error-rate")
         assert failed["verdict"] == "Fail" and failed["version"] == 3
-        assert any("version 3" in e["message"] for e in deployment_events(ws, "RolloutAborted", NAME))
+        assert any("version 3" in e["message"] for e in events(ws, "RolloutAborted", NAME))
         [warning] = model_events(ws, "VersionRolledBack")
         assert warning["type"] == "Warning" and "rolled back version 3" in warning["message"]
         # the previous version serves: only version-2 pods, answering 200
-        pods = wait_until(lambda: (p := serving(ws)) and {v for _, _, v in p} == {"2"} and len(p) == 2 and p, 120,
-                          what="two version-2 pods and nothing else")
+        pods = wait_until(lambda: (p := serving_pods(ws, NAME)) and {v for _, _, v in p} == {"2"} and len(p) == 2
+                          and p, 120, what="two version-2 pods and nothing else")
         assert [predict(ip) for ip, _, _ in pods for _ in range(5)] == [200] * 10
 
         # 4. the operator restarts; the drift goes on: maxPerDay stops a retrain storm, and says so; version 3 is

@@ -13,33 +13,11 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.e2e.conftest import Workspace
+from tests.e2e.helpers import IRIS, Workspace, cond, get, wait_cond
 from tests.integration.conftest import ROOT
 from tests.integration.k8s import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-
-IRIS = list(yaml.safe_load_all((ROOT / "examples" / "iris.yaml").read_text()))
-
-
-def get(ws: Workspace, kind: str, name: str) -> dict[str, Any]:
-    return dict(json.loads(ws.kubectl("get", kind, name, "-o", "json")))
-
-
-def cond(body: dict[str, Any], type_: str) -> dict[str, Any]:
-    return next((c for c in body.get("status", {}).get("conditions") or [] if c["type"] == type_), {})
-
-
-def wait_cond(ws: Workspace, kind: str, name: str, type_: str, status: str = "True", timeout: float = 180
-              ) -> dict[str, Any]:
-    def check() -> dict[str, Any] | None:
-        body = get(ws, kind, name)
-        if type_ == "Succeeded" and cond(body, "Failed").get("status") == "True":
-            raise AssertionError(f"{kind}/{name} failed: {cond(body, 'Failed')}")
-        return body if cond(body, type_).get("status") == status else None
-
-    return dict(wait_until(check, timeout, interval=1, what=f"{kind}/{name} {type_}={status}"))
-
 
 def test_iris_from_dataset_to_prediction(workspace: Workspace) -> None:
     ws = workspace

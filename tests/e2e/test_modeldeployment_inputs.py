@@ -24,9 +24,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.e2e.conftest import Workspace
-from tests.e2e.rollout_helpers import events, pin, register, serving_pods
-from tests.e2e.test_iris import IRIS, cond, get, wait_cond
+from tests.e2e.helpers import IRIS, Workspace, cond, events, get, pin, register, serving_pods, wait_cond
 from tests.integration.k8s import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]

@@ -14,9 +14,8 @@ from __future__ import annotations
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
 from decimal import Decimal
-from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -26,16 +25,25 @@ from prometheus_client.parser import text_string_to_metric_families
 from herder.api.common import MetricCheck
 from herder.monitoring.prometheus import measure
 from herder.policy.analysis import Measurement, verdict
-from tests.e2e.conftest import Workspace
-from tests.e2e.rollout_helpers import Load, pin, predict, register, serving_pods
-from tests.e2e.test_iris import IRIS, cond, get, wait_cond
+from tests.e2e.helpers import (
+    IRIS,
+    SELECTOR,
+    Load,
+    Workspace,
+    cond,
+    get,
+    pin,
+    predict,
+    register,
+    serving_pods,
+    wait_cond,
+)
 from tests.integration.k8s import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 DEPLOYMENT = {"apiVersion": "herder.dev/v1alpha1", "kind": "ModelDeployment", "metadata": {"name": "iris"},
               "spec": {"model": {"name": "iris", "version": 1}, "replicas": 1}}
-SELECTOR = 'namespace="{{namespace}}",deployment="{{deployment}}",version="{{version}}",protocol!="feedback"'
 ERROR_RATE = (f'(sum(rate(herder_requests_total{{{SELECTOR},code=~"5.."}}[{{{{window}}}}])) or vector(0))'
               f" / sum(rate(herder_requests_total{{{SELECTOR}}}[{{{{window}}}}]))")
 LATENCY_P99 = (f"histogram_quantile(0.99, sum by (le) "
@@ -51,12 +59,6 @@ def check(name: str, query: str, max_: str) -> MetricCheck:
 
 ERROR_CHECK = check("error-rate", ERROR_RATE, "0.05")
 LATENCY_CHECK = check("latency-p99", LATENCY_P99, "0.5")
-
-
-@pytest.fixture
-def prometheus(workspace: Workspace, tmp_path: Path) -> Iterator[LocalPrometheus]:
-    with LocalPrometheus(workspace.cluster.kubeconfig, tmp_path / "prometheus", (workspace.namespace,)) as prom:
-        yield prom
 
 
 def send(ip: str, count: int, threads: int = 5, pause: float = 0.4) -> list[int]:
@@ -121,7 +123,7 @@ def traffic_and_measure(ws: Workspace, prom: LocalPrometheus, version: int, code
     wait_until(lambda: scraped_total(prom, ws.namespace, version)[0] == total, 60,
                what="Prometheus to scrape every request")
     window = time.time() - warmed_at
-    args = {"url": prom.url, "namespace": ws.namespace, "deployment": "iris", "version": version,
+    args: dict[str, Any] = {"url": prom.url, "namespace": ws.namespace, "deployment": "iris", "version": version,
             "window_seconds": window}
     return codes, total - warm_total, measure(ERROR_CHECK, **args), measure(LATENCY_CHECK, **args)
 
@@ -170,7 +172,7 @@ def test_prometheus_provider_measures_the_serving_pods(workspace: Workspace, pro
     assert verdict(LATENCY_CHECK, p99) == "Fail"
 
     # no data, said clearly: a PromQL error, nothing matched, several series
-    args = {"url": prom.url, "namespace": ws.namespace, "deployment": "iris", "window_seconds": 60.0}
+    args: dict[str, Any] = {"url": prom.url, "namespace": ws.namespace, "deployment": "iris", "window_seconds": 60.0}
     broken = measure(check("broken", "sum(rate(herder_requests_total[{{window}}])", "1"), version=2, **args)
     assert (broken.value, broken.samples) == (None, 0)
     assert broken.message.startswith(f"Prometheus at {prom.url}/api/v1/query rejected the query (HTTP 400, "
@@ -183,20 +185,6 @@ def test_prometheus_provider_measures_the_serving_pods(workspace: Workspace, pro
     several = measure(check("raw", f"herder_requests_total{{{SELECTOR}}}", "1"), version=2, **args)
     assert several.value is None
     assert "returned 2 series, expected one (aggregate them" in several.message, several
-
-
-@pytest.fixture
-def operator_with_prometheus(workspace: Workspace, prometheus: LocalPrometheus,
-                             monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalPrometheus]:
-    """The session's operator restarted with HERDER_PROMETHEUS_URL (as the chart's prometheus.url sets it), and
-    restarted without it afterwards so later tests see the operator they expect."""
-    monkeypatch.setenv("HERDER_PROMETHEUS_URL", prometheus.url)
-    workspace.operator.restart()
-    try:
-        yield prometheus
-    finally:
-        monkeypatch.delenv("HERDER_PROMETHEUS_URL")
-        workspace.operator.restart()
 
 
 CANARY = {

@@ -7,8 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import Workspace
-from tests.e2e.test_iris import cond, get, wait_cond
+from tests.e2e.helpers import Workspace, cond, get, wait_cond
 from tests.integration.conftest import ROOT
 from tests.integration.k8s import wait_until
 

@@ -8,61 +8,36 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import threading
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from tests.e2e.conftest import Workspace
-from tests.e2e.test_iris import IRIS, cond, get, wait_cond
-from tests.e2e.test_prometheus_provider import SELECTOR, operator_with_prometheus, prometheus  # noqa: F401
-from tests.integration.conftest import ROOT
+from tests.e2e.helpers import (
+    IRIS,
+    LOOP,
+    SELECTOR,
+    Traffic,
+    Workspace,
+    cond,
+    get,
+    history,
+    model,
+    model_events,
+    production,
+    training_jobs,
+    trigger_metric,
+    wait_cond,
+    wait_history,
+)
 from tests.integration.k8s import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-LOOP = yaml.safe_load((ROOT / "examples" / "retraining-loop.yaml").read_text())
-
-
-def model(name: str, **retraining: Any) -> dict[str, Any]:
-    body = json.loads(json.dumps(LOOP))
-    body["metadata"]["name"] = name
-    body["spec"]["retraining"].update(retraining)
-    return dict(body)
-
-
 def annotate(ws: Workspace, name: str, key: str, value: str) -> None:
     ws.kubectl("annotate", "model", name, f"herder.dev/{key}={value}", "--overwrite")
-
-
-def history(ws: Workspace, name: str) -> list[dict[str, Any]]:
-    return list(get(ws, "model", name).get("status", {}).get("history") or [])
-
-
-def wait_history(ws: Workspace, name: str, action: str, count: int = 1, timeout: float = 120) -> list[dict[str, Any]]:
-    """The history once it holds ``count`` entries of ``action``."""
-    return list(wait_until(lambda: (h := history(ws, name)) and sum(e["action"] == action for e in h) >= count and h,
-                           timeout, interval=1, what=f"{count} {action} entr(ies) on Model {name}'s history"))
-
-
-def training_jobs(ws: Workspace, model_name: str) -> list[str]:
-    items = json.loads(ws.kubectl("get", "trainingjobs", "-o", "json"))
-    return sorted(i["metadata"]["name"] for i in items["items"] if i["spec"]["modelRef"]["name"] == model_name)
-
-
-def events(ws: Workspace, reason: str) -> list[dict[str, Any]]:
-    out = json.loads(ws.kubectl("get", "events", "--field-selector", f"involvedObject.kind=Model,reason={reason}",
-                                "-o", "json"))
-    return list(out["items"])
-
-
-def production(ws: Workspace, name: str) -> int | None:
-    aliases = get(ws, "model", name).get("status", {}).get("aliases") or {}
-    return aliases.get("production")
 
 
 def test_manual_retrain_moves_production_and_the_guardrails_refuse(workspace: Workspace) -> None:
@@ -94,7 +69,7 @@ def test_manual_retrain_moves_production_and_the_guardrails_refuse(workspace: Wo
                     and m["status"], 60, what="inFlight to clear")
     assert st["retraining"]["started"] == 1 and st["retraining"]["lastRequest"] == "first"
     assert len(st["retraining"]["recent"]) == 1
-    assert len(events(ws, "RetrainTriggered")) == 1
+    assert len(model_events(ws, "RetrainTriggered")) == 1
 
     # 2. a second request inside the cooldown (1h): refused, said so with when it frees, no TrainingJob
     annotate(ws, "iris-loop", "retrain", "second")
@@ -105,7 +80,7 @@ def test_manual_retrain_moves_production_and_the_guardrails_refuse(workspace: Wo
     assert "frees at" in skipped["message"]
     retraining = cond(get(ws, "model", "iris-loop"), "Retraining")
     assert retraining["status"] == "False" and "cooldown 1h" in retraining["message"]
-    [warning] = events(ws, "RetrainSkipped")
+    [warning] = model_events(ws, "RetrainSkipped")
     assert warning["type"] == "Warning" and "cooldown" in warning["message"]
     assert training_jobs(ws, "iris-loop") == ["iris-loop-retrain-1"]
 
@@ -225,7 +200,7 @@ def test_a_failed_retrain_is_recorded_and_frees_the_in_flight_guardrail(workspac
     assert "'C'" in failed["message"] or " C " in failed["message"]
     st = get(ws, "model", "iris-broken")["status"]
     assert "inFlight" not in st["retraining"] and "aliases" not in st
-    [warning] = events(ws, "RetrainFailed")
+    [warning] = model_events(ws, "RetrainFailed")
     assert warning["type"] == "Warning"
     # the next request may run at once: nothing is in flight any more
     annotate(ws, "iris-broken", "retrain", "two")
@@ -251,58 +226,6 @@ def test_the_schedule_fires_once_per_occurrence_within_the_guardrails(workspace:
     assert "set a new herder.dev/retrain" not in skipped["message"]
     assert training_jobs(ws, "iris-cron") == ["iris-cron-retrain-1"]
     assert sum(e["action"] == "RetrainTriggered" for e in history(ws, "iris-cron")) == 1
-
-# ---------------------------------------------------------------------------------------------- metric triggers
-ROWS = [[float(x) for x in line.split(",")[:4]]
-        for line in (ROOT / "examples" / "data" / "iris.csv").read_text().splitlines()[1:] if line.strip()]
-DRIFTED = [[7.7, 2.6, 6.9, 2.3]] * 30  # every row in the top bins: far from the training distribution
-
-
-class Traffic(threading.Thread):
-    """Bounded load on loopback: a batch of rows to every ready serving pod of ``name`` ~5 times a second. Cycles
-    through the iris rows in order (stationary: every window sees the training distribution) or sends DRIFTED."""
-
-    def __init__(self, ws: Workspace, name: str) -> None:
-        super().__init__(daemon=True)
-        self.ws, self.name = ws, name
-        self.drifted = False
-        self.stop = threading.Event()
-        self.sent = 0
-
-    def pods(self) -> list[str]:
-        items = json.loads(self.ws.kubectl("get", "pods", "-l", f"herder.dev/serving={self.name}", "-o", "json"))
-        ips = []
-        for p in items["items"]:
-            ready = any(c["type"] == "Ready" and c["status"] == "True" for c in p["status"].get("conditions") or [])
-            if ready and p["status"].get("podIP") and not p["metadata"].get("deletionTimestamp"):
-                assert p["status"]["podIP"].startswith("127.")  # loopback rule
-                ips.append(p["status"]["podIP"])
-        return ips
-
-    def run(self) -> None:
-        i, ips, refreshed = 0, [], 0.0
-        while not self.stop.is_set():
-            if time.monotonic() - refreshed > 1:
-                ips, refreshed = self.pods(), time.monotonic()
-            rows = DRIFTED if self.drifted else [ROWS[(i + k) % len(ROWS)] for k in range(30)]
-            i += 30
-            for ip in ips:
-                req = urllib.request.Request(f"http://{ip}:8080/v1/models/{self.name}:predict", method="POST",
-                                             data=json.dumps({"instances": rows}).encode(),
-                                             headers={"content-type": "application/json"})
-                try:
-                    with urllib.request.urlopen(req, timeout=10):
-                        self.sent += len(rows)
-                except OSError:
-                    pass
-            self.stop.wait(0.2)
-
-
-def trigger_metric(ws: Workspace, name: str, check: str) -> dict[str, Any]:
-    metrics = get(ws, "model", name).get("status", {}).get("triggerMetrics") or []
-    return dict(next((m for m in metrics if m["name"] == check), {}))
-
-
 def test_drift_starts_a_retrain_and_the_guardrails_stop_a_storm(workspace: Workspace, tmp_path: Path) -> None:
     ws = workspace
     drift_model = model("iris-drift", cooldown="1h", maxPerDay=1, triggers={

@@ -21,9 +21,18 @@ import pytest
 import yaml
 from kubernetes import client, config
 
-from tests.e2e.conftest import Workspace
-from tests.e2e.rollout_helpers import collision_hint, pin, predict, register, serving_pods
-from tests.e2e.test_iris import IRIS, cond, get, wait_cond
+from tests.e2e.helpers import (
+    IRIS,
+    Workspace,
+    collision_hint,
+    cond,
+    get,
+    pin,
+    predict,
+    register,
+    serving_pods,
+    wait_cond,
+)
 from tests.integration.k8s import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]

@@ -14,9 +14,7 @@ import yaml
 from localcluster import binaries
 
 from herder.resources.traffic import backend_weights
-from tests.e2e.conftest import Workspace
-from tests.e2e.rollout_helpers import events, pin, register
-from tests.e2e.test_iris import IRIS, get
+from tests.e2e.helpers import IRIS, Workspace, events, get, pin, register
 from tests.integration.k8s import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]

@@ -15,9 +15,19 @@ import time
 import pytest
 import yaml
 
-from tests.e2e.conftest import Workspace
-from tests.e2e.rollout_helpers import Load, collision_hint, events, pin, predict, register, serving_pods
-from tests.e2e.test_iris import IRIS, cond, get
+from tests.e2e.helpers import (
+    IRIS,
+    Load,
+    Workspace,
+    collision_hint,
+    cond,
+    events,
+    get,
+    pin,
+    predict,
+    register,
+    serving_pods,
+)
 from tests.integration.k8s import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]

@@ -1,11 +1,15 @@
 """Run Argo CD resource-customization Lua the way Argo CD does: Lua 5.1 (Argo CD embeds gopher-lua, a Lua 5.1
 implementation) with only the base, table, string and math libraries plus a "safe" ``os`` holding ``time`` and
 ``date``; the object under test is the global ``obj``. A script that reaches for ``io``, ``require`` or
-``os.execute`` fails here as it would in Argo CD."""
+``os.execute`` fails here as it would in Argo CD. Health checks run as assembled by hack/gen-argocd-cm.py (the
+kind's health.lua with the shared health/lib.lua pasted in), which is the text the argocd-cm carries."""
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import lupa.lua51 as lua
@@ -39,15 +43,34 @@ def to_python(value: Any) -> Any:
     return {k: to_python(v) for k, v in items.items()}
 
 
-def run(script: Path, obj: dict[str, Any]) -> Any:
-    """Run *script* with the global ``obj`` set to a Lua copy of *obj*; return its result as Python data."""
+@functools.cache
+def generator() -> ModuleType:
+    """hack/gen-argocd-cm.py as a module (its name has a dash, so it is loaded from its path)."""
+    spec = importlib.util.spec_from_file_location("gen_argocd_cm", ROOT / "hack" / "gen-argocd-cm.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def health_script(kind: str) -> str:
+    """The self-contained health script Argo CD gets for *kind*."""
+    return str(generator().health_script(ARGOCD / "health" / f"herder.dev_{kind}" / "health.lua"))
+
+
+def execute(source: str, obj: dict[str, Any]) -> Any:
+    """Run Lua *source* with the global ``obj`` set to a Lua copy of *obj*; return its result as Python data."""
     rt = _runtime()
     rt.globals()["obj"] = rt.table_from(obj, recursive=True)
-    return to_python(rt.execute(script.read_text()))
+    return to_python(rt.execute(source))
+
+
+def run(script: Path, obj: dict[str, Any]) -> Any:
+    return execute(script.read_text(), obj)
 
 
 def health(kind: str, obj: dict[str, Any]) -> dict[str, Any]:
-    result = run(ARGOCD / "health" / f"herder.dev_{kind}" / "health.lua", obj)
+    result = execute(health_script(kind), obj)
     assert isinstance(result, dict), result
     return result
 

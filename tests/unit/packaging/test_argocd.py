@@ -14,7 +14,17 @@ import lupa.lua51 as lua
 import pytest
 import yaml
 
-from tests.unit.packaging.luasandbox import ARGOCD, HEALTH_STATUSES, KINDS, ROOT, action, discovery, health, run
+from tests.unit.packaging.luasandbox import (
+    ARGOCD,
+    HEALTH_STATUSES,
+    KINDS,
+    ROOT,
+    action,
+    discovery,
+    health,
+    health_script,
+    run,
+)
 
 
 def cond(ctype: str, status: str, reason: str = "", message: str = "", generation: int = 1) -> dict[str, Any]:
@@ -167,7 +177,7 @@ def test_every_kind_covers_every_verdict_it_can_give() -> None:
 @pytest.mark.parametrize("kind", KINDS)
 def test_health_always_answers_with_a_known_status(kind: str) -> None:
     """Odd shapes (no status, empty conditions, missing reasons) never crash the script."""
-    odd = [
+    odd: list[dict[str, Any]] = [
         {"metadata": {"name": "x"}},
         {"metadata": {"name": "x"}, "status": {}},
         {"metadata": {"name": "x"}, "status": {"conditions": []}},
@@ -180,17 +190,41 @@ def test_health_always_answers_with_a_known_status(kind: str) -> None:
         assert isinstance(hs.get("message", ""), str)
 
 
-def _helpers(text: str) -> str:
-    match = re.search(r"-- BEGIN shared helpers.*?-- END shared helpers", text, re.S)
-    assert match, "shared helper block missing"
-    return match.group(0)
+LIBRARY = ARGOCD / "health" / "lib.lua"
 
 
-def test_health_scripts_exist_for_every_kind_and_share_one_helper_block() -> None:
-    scripts = {k: (ARGOCD / "health" / f"herder.dev_{k}" / "health.lua").read_text() for k in KINDS}
-    blocks = {_helpers(t) for t in scripts.values()}
-    assert len(blocks) == 1, "the shared helpers drifted apart between health.lua files"
-    assert sorted(p.name for p in (ARGOCD / "health").iterdir()) == sorted(f"herder.dev_{k}" for k in KINDS)
+def _part(kind: str) -> str:
+    return (ARGOCD / "health" / f"herder.dev_{kind}" / "health.lua").read_text()
+
+
+def _definitions(text: str) -> list[str]:
+    """The names a Lua text defines at top level (``local function f`` / ``local NAME =``)."""
+    return re.findall(r"^local (?:function )?(\w+)", text, re.M)
+
+
+def test_health_scripts_exist_for_every_kind_next_to_one_library() -> None:
+    entries = list((ARGOCD / "health").iterdir())
+    assert sorted(p.name for p in entries if p.is_dir()) == sorted(f"herder.dev_{k}" for k in KINDS)
+    assert [p.name for p in entries if not p.is_dir()] == ["lib.lua"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_assembled_health_script_carries_the_library_once(kind: str) -> None:
+    """Argo CD needs each script self-contained: the library is pasted in exactly once, where the kind's part
+    says, and the kind's part keeps no copy of its own (a stale copy would shadow or drift from the library)."""
+    library, part, script = LIBRARY.read_text(), _part(kind), health_script(kind)
+    names = _definitions(library)
+    assert {"condition", "describe", "unobserved", "from_ready", "bad_news"} <= set(names)
+    assert script.count(library) == 1
+    for name in names:
+        assert len(re.findall(rf"^local (?:function )?{name}\b", script, re.M)) == 1, name
+    assert not set(_definitions(part)) & set(names)
+    code = {s for s in (line.strip() for line in library.splitlines()) if len(s) >= 20 and not s.startswith("--")}
+    assert not [line for line in part.splitlines() if line.strip() in code]
+    include = [line for line in part.splitlines(keepends=True) if line.startswith("-- INCLUDE lib.lua")]
+    assert len(include) == 1
+    before, after = part.split(include[0])
+    assert script.startswith(before) and script.endswith(after)
 
 
 def test_sandbox_refuses_what_argo_cd_refuses(tmp_path: Path) -> None:
@@ -214,8 +248,9 @@ ACTIONS = {"Model": ("approve", "promote", "retrain"), "ModelDeployment": ("prom
 ANNOTATION = {("Model", "retrain"): "herder.dev/retrain", ("Model", "approve"): "herder.dev/approve-retrain",
               ("Model", "promote"): "herder.dev/promote", ("ModelDeployment", "promote"): "herder.dev/promote",
               ("ModelDeployment", "retry"): "herder.dev/retry", ("ModelDeployment", "rollback"): "herder.dev/rollback"}
-ACTIONABLE = {"aliases": {"production": 3, "candidate": 4}, "retraining": {"pendingApproval": "DataDrift"},
-              "stableVersion": "iris-v3", "canaryVersion": "iris-v4"}
+ACTIONABLE: dict[str, Any] = {"aliases": {"production": 3, "candidate": 4},
+                              "retraining": {"pendingApproval": "DataDrift"},
+                              "stableVersion": "iris-v3", "canaryVersion": "iris-v4"}
 
 
 def _strip_annotation(body: dict[str, Any], key: str) -> dict[str, Any]:
@@ -332,8 +367,7 @@ def test_argocd_cm_carries_every_script_verbatim() -> None:
     assert len(docs) == 1
     data = docs[0]["data"]
     for kind in KINDS:
-        script = (ARGOCD / "health" / f"herder.dev_{kind}" / "health.lua").read_text()
-        assert data[f"resource.customizations.health.herder.dev_{kind}"] == script
+        assert data[f"resource.customizations.health.herder.dev_{kind}"] == health_script(kind)
     for kind, names in ACTIONS.items():
         actions = yaml.safe_load(data[f"resource.customizations.actions.herder.dev_{kind}"])
         assert actions["discovery.lua"] == (ARGOCD / "actions" / kind / "discovery.lua").read_text()
