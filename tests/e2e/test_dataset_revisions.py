@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.e2e.conftest import Workspace
-from tests.e2e.test_iris import IRIS, cond, get, wait_cond
+from tests.e2e.helpers import IRIS, Workspace, cond, get, wait_cond
 from tests.integration.k8s import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]

@@ -247,7 +247,8 @@ ACTIONS = {"Model": ("approve", "promote", "retrain"), "ModelDeployment": ("prom
 # action -> the annotation it sets (names from herder.api.annotations, the operator's contract)
 ANNOTATION = {("Model", "retrain"): "herder.dev/retrain", ("Model", "approve"): "herder.dev/approve-retrain",
               ("Model", "promote"): "herder.dev/promote", ("ModelDeployment", "promote"): "herder.dev/promote",
-              ("ModelDeployment", "retry"): "herder.dev/retry", ("ModelDeployment", "rollback"): "herder.dev/rollback"}
+              ("ModelDeployment", "retry"): "herder.dev/retry", ("ModelDeployment", "rollback"): "herder.dev/rollback",
+              ("Dataset", "refresh"): "herder.dev/refresh"}
 ACTIONABLE: dict[str, Any] = {"aliases": {"production": 3, "candidate": 4},
                               "retraining": {"pendingApproval": "DataDrift"},
                               "stableVersion": "iris-v3", "canaryVersion": "iris-v4"}

@@ -61,7 +61,7 @@ def test_valid_iris_digest_rows_and_profile(validate: Runner, tmp_path: Path) ->
     summary = outcome.summary()
     profile = summary.pop("profile")
     assert summary == {"valid": True, "digest": sha256(IRIS), "rows": 150, "sizeBytes": IRIS.stat().st_size,
-                       "columns": 5, "result": str(out), "profileComplete": True}
+                       "columns": 5, "result": str(out), "profileComplete": True, "snapshot": None}
     assert [c["name"] for c in profile] == ["sepal_length", "sepal_width", "petal_length", "petal_width", "species"]
     result = _result(out)
     assert result.digest == sha256(IRIS)
@@ -116,6 +116,25 @@ def test_uniform_bins_are_equal_width(validate: Runner, tmp_path: Path) -> None:
     assert sepal.bin_strategy == "uniform"
     assert isinstance(sepal.bins, NumericBins)
     assert sepal.bins.edges == pytest.approx([5.2, 6.1, 7.0])
+
+
+def test_valid_content_is_snapshotted_once_by_digest_and_invalid_content_never(validate: Runner,
+                                                                                tmp_path: Path) -> None:
+    """The snapshot is what training reads later: named by the digest, written once (a second validation of the
+    same bytes leaves the file alone), and only for content that passed."""
+    snapshots = tmp_path / "snapshots"
+    outcome = validate(_request(str(IRIS), None, snapshotDir=str(snapshots)))
+    assert outcome.code == 0, outcome.message
+    target = snapshots / "sha256" / f"{sha256(IRIS).removeprefix('sha256:')}.csv"
+    assert outcome.summary()["snapshot"] == f"file://{target}"
+    assert target.read_bytes() == IRIS.read_bytes()
+    written = target.stat().st_mtime_ns
+    assert validate(_request(str(IRIS), None, snapshotDir=str(snapshots))).code == 0
+    assert target.stat().st_mtime_ns == written
+    broken = tmp_path / "broken.csv"
+    broken.write_text("sepal_length,sepal_width\n1,2\n")
+    assert validate(_request(str(broken), None, snapshotDir=str(snapshots))).code == 2
+    assert sorted(p.name for p in (snapshots / "sha256").iterdir()) == [target.name]
 
 
 def test_invalid_data_exit_2_reason_in_termination_and_problems_in_result(
