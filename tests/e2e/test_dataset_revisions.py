@@ -8,12 +8,26 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.e2e.helpers import IRIS, Workspace, cond, get, wait_cond
+from tests.e2e.helpers import (
+    IRIS,
+    LOOP,
+    Traffic,
+    Workspace,
+    cond,
+    get,
+    history,
+    model,
+    production,
+    training_jobs,
+    wait_cond,
+    wait_history,
+)
 from tests.integration.k8s import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -105,3 +119,62 @@ def test_spec_change_and_refresh_make_revisions_and_a_retrain_uses_the_new_one(w
     assert sorted(j["metadata"]["name"] for j in jobs if j["metadata"]["name"].startswith("iris-validate")) == \
         sorted(["iris-validate-1", "iris-validate-2", *(r["job"] for r in revisions(ws, "iris")[:2])])
     assert [r["number"] for r in revisions(ws, "iris")] == [3, 2, 1]
+
+
+def test_new_data_retrains_and_the_new_version_goes_through_gate_and_canary_to_production(
+        workspace: Workspace) -> None:
+    """The fresh-data loop: the source changes -> a refresh makes revision 2 -> the Model's newData trigger
+    retrains on it -> the gate -> the ModelDeployment that follows production rolls it out by canary with live
+    analysis -> production. The lineage names revision 2; the first version's snapshot is still readable."""
+    ws = workspace
+    name = "fresh"
+    csv = ws.store / "datasets" / "iris.csv"
+    original = csv.read_bytes()
+    loop = model(name, triggers={"manual": True, "newData": True}, cooldown="1s", maxPerDay=5)
+    first = {"apiVersion": "herder.dev/v1alpha1", "kind": "TrainingJob", "metadata": {"name": f"{name}-v1"},
+             "spec": {**LOOP["spec"]["training"], "modelRef": {"name": name}}}
+    deployment = {"apiVersion": "herder.dev/v1alpha1", "kind": "ModelDeployment", "metadata": {"name": name},
+                  "spec": {"model": {"name": name, "alias": "production"}, "replicas": 2,
+                           "strategy": {"type": "Canary", "canary": {"steps": [{"weight": 50, "pause": "3s"}]}},
+                           "analysis": {"interval": "3s", "metrics": [
+                               {"name": "error-rate", "metric": "ErrorRate", "threshold": {"max": "0.05"},
+                                "minSamples": 5, "failureLimit": 1}]}}}
+    ws.kubectl("apply", "-f", "-", input=yaml.safe_dump_all([*IRIS[:2], loop, first, deployment]))
+    wait_until(lambda: production(ws, name) == 1 and get(ws, "modeldeployment", name).get("status", {})
+               .get("stableVersion") == 1, 300, what="version 1 in production and served")
+    v1 = get(ws, "modelversion", f"{name}-v1")["spec"]["lineage"]["dataset"]
+    assert v1["revision"] == 1
+    idle = cond(get(ws, "model", name), "Retraining")
+    assert "a new Dataset revision (after revision 1)" in idle["message"]
+    assert training_jobs(ws, name) == [f"{name}-v1"]
+
+    traffic = Traffic(ws, name)
+    traffic.start()
+    try:
+        # the source changes: every measurement shifted by 0.5 (the same 150 rows, so the same holdout accuracy)
+        rows = original.decode().splitlines()
+        csv.write_text("\n".join([rows[0], *(",".join([str(float(v) + 0.5) for v in r.split(",")[:4]]
+                                                      + r.split(",")[4:]) for r in rows[1:] if r)]) + "\n")
+        refresh(ws, "iris", "new-data")
+        h = wait_history(ws, name, "RetrainTriggered", timeout=180)
+        triggered = next(e for e in h if e["action"] == "RetrainTriggered")
+        assert triggered["reason"] == "NewData" and triggered["trainingJob"] == f"{name}-retrain-1"
+        assert "Dataset revision 2 is new (the last retrain took revision 1)" in triggered["message"]
+        tj = wait_cond(ws, "trainingjob", f"{name}-retrain-1", "Succeeded", timeout=300)
+        assert tj["status"]["datasetRevision"] == 2
+        wait_until(lambda: production(ws, name) == 2, 120, what="production -> v2 (the gate)")
+        st = wait_until(lambda: (s := get(ws, "modeldeployment", name).get("status") or {})
+                        .get("stableVersion") == 2 and s.get("canaryVersion") is None and s, 240, interval=0.5,
+                        what="version 2 rolled out by canary and stable")
+    finally:
+        traffic.stop.set()
+        traffic.join(timeout=20)
+    analysed = next(m for m in st["analysisMetrics"] if m["name"] == "error-rate")
+    assert analysed["verdict"] == "Pass" and analysed["version"] == 2
+    assert [e["action"] for e in history(ws, name)][-3:] == ["RetrainTriggered", "Trained", "Promoted"]
+    v2 = get(ws, "modelversion", f"{name}-v2")["spec"]["lineage"]["dataset"]
+    assert v2["revision"] == 2 and v2["digest"] == "sha256:" + hashlib.sha256(csv.read_bytes()).hexdigest()
+    assert local(ws, v1["snapshot"]).read_bytes() == original  # the first version's data, byte for byte
+    # one new revision, one retrain: no second retrain for the same revision
+    time.sleep(5)
+    assert training_jobs(ws, name) == [f"{name}-retrain-1", f"{name}-v1"]

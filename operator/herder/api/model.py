@@ -78,6 +78,9 @@ class RetrainingTriggers(WireModel):
     """Cron schedule (UTC), e.g. "0 3 * * 0" or "@weekly"."""
     manual: bool = True
     """Whether the herder.dev/retrain annotation starts a retrain."""
+    new_data: bool = False
+    """Whether a new current revision of the retraining Dataset starts a retrain (with the same guardrails; a
+    revision that appears while a guardrail holds waits for it). The first revision seen is the baseline."""
 
     @field_validator("schedule")
     @classmethod
@@ -234,6 +237,8 @@ class RetrainingStatus(WireModel):
     wait); a different value approves the pending retrain."""
     last_scheduled: Time | None = None
     """The schedule's latest occurrence already handled (a missed occurrence is caught up once, not many times)."""
+    last_data_revision: Annotated[int, Field(ge=1)] | None = None
+    """The Dataset revision the last retrain took (or the first one seen): a newer current revision is new data."""
 
 
 class ModelStatus(WireModel):

@@ -162,7 +162,7 @@ def reconcile_retraining(spec: ModelSpec, body: dict[str, Any], ctx: OperatorCon
         return out
     ds_name, ds_field = retraining_dataset(policy, spec)
     out.depends_on.add(ObjKey("Dataset", ns, ds_name))
-    if lookups.get(ctx, "Dataset", ns, ds_name) is None:
+    if (dataset := lookups.get(ctx, "Dataset", ns, ds_name)) is None:
         missing = lookups.missing("Dataset", ds_name, ns, ds_field)
         out.status = book.wire()
         out.conditions += [missing, _running(book) or Cond(
@@ -175,7 +175,8 @@ def reconcile_retraining(spec: ModelSpec, body: dict[str, Any], ctx: OperatorCon
     # 3. the decision
     annotations = meta.get("annotations") or {}
     decision = decide(policy, book, now, model=name, retrain_annotation=annotations.get("herder.dev/retrain"),
-                      approve_annotation=annotations.get("herder.dev/approve-retrain"), breaches=breaches or [])
+                      approve_annotation=annotations.get("herder.dev/approve-retrain"), breaches=breaches or [],
+                      data_revision=(dataset.get("status") or {}).get("currentRevision"))
     request = decision.request
     if decision.action == "Start":
         job = decision.book.in_flight

@@ -29,7 +29,7 @@ from herder.api.common import duration_seconds
 from herder.api.model import Retraining
 from herder.policy.schedule import latest_at_or_before, next_after
 
-Trigger = Literal["Manual", "Schedule", "Metric"]
+Trigger = Literal["Manual", "Schedule", "Metric", "Data"]
 Action = Literal["Start", "Wait", "Refuse", "AwaitApproval", "Idle"]
 
 DAY = dt.timedelta(hours=24)
@@ -109,6 +109,7 @@ class Book:
     last_request: str | None = None
     last_approval: str | None = None
     last_scheduled: dt.datetime | None = None
+    last_data_revision: int | None = None
 
     @classmethod
     def from_wire(cls, st: Mapping[str, Any] | None) -> Book:
@@ -121,13 +122,14 @@ class Book:
         if st.get("pendingApproval"):
             reason = str(st["pendingApproval"])
             trigger: Trigger = "Manual" if reason == "ManualRequest" else (
-                "Schedule" if reason == "Scheduled" else "Metric")
+                "Schedule" if reason == "Scheduled" else "Data" if reason == "NewData" else "Metric")
             pending = Request(trigger, reason, str(st.get("pendingMessage") or reason))
         return cls(last_triggered_at=t("lastTriggeredAt"), in_flight=st.get("inFlight") or None,
                    recent=tuple(sorted(parse_time(x) for x in st.get("recent") or [])),
                    started=int(st.get("started") or 0), pending=pending, pending_since=t("pendingSince"),
                    last_request=st.get("lastRequest"), last_approval=st.get("lastApproval"),
-                   last_scheduled=t("lastScheduled"))
+                   last_scheduled=t("lastScheduled"),
+                   last_data_revision=int(st["lastDataRevision"]) if st.get("lastDataRevision") else None)
 
     def wire(self) -> dict[str, Any] | None:
         out: dict[str, Any] = {
@@ -139,6 +141,7 @@ class Book:
             "pendingMessage": self.pending.message[:4000] if self.pending else None,
             "lastRequest": self.last_request, "lastApproval": self.last_approval,
             "lastScheduled": rfc3339(self.last_scheduled) if self.last_scheduled else None,
+            "lastDataRevision": self.last_data_revision,
         }
         return {k: v for k, v in out.items() if v is not None} or None
 
@@ -183,10 +186,37 @@ def blocked_by(policy: Retraining, book: Book, now: dt.datetime) -> tuple[str, s
     return None
 
 
+def _data_request(policy: Retraining, book: Book, revision: int | None) -> tuple[Request | None, Book]:
+    """A new current revision of the retraining Dataset, when the newData trigger is on. The first revision seen
+    is the baseline (turning the trigger on does not retrain at once); the book moves on only when a retrain
+    starts, so new data that waits for a guardrail is not forgotten."""
+    if not policy.triggers.new_data or revision is None:
+        return None, book
+    if book.last_data_revision is None:
+        return None, replace(book, last_data_revision=revision)
+    if revision <= book.last_data_revision:
+        return None, book
+    return Request("Data", "NewData", f"Dataset revision {revision} is new (the last retrain took revision "
+                                      f"{book.last_data_revision})"), book
+
+
 def decide(policy: Retraining, book: Book, now: dt.datetime, *, model: str, retrain_annotation: str | None = None,
-           approve_annotation: str | None = None, breaches: Sequence[Breach] = ()) -> Decision:
-    """The one retraining decision for this reconcile (see the module doc for the rules)."""
+           approve_annotation: str | None = None, breaches: Sequence[Breach] = (),
+           data_revision: int | None = None) -> Decision:
+    """The one retraining decision for this reconcile (see the module doc for the rules). ``data_revision`` is
+    the retraining Dataset's current revision: a retrain started by any trigger trains on it, so it is what the
+    next new-data check compares with."""
+    decision = _decide(policy, book, now, model=model, retrain_annotation=retrain_annotation,
+                       approve_annotation=approve_annotation, breaches=breaches, data_revision=data_revision)
+    if decision.action == "Start" and data_revision is not None:
+        return replace(decision, book=replace(decision.book, last_data_revision=data_revision))
+    return decision
+
+
+def _decide(policy: Retraining, book: Book, now: dt.datetime, *, model: str, retrain_annotation: str | None,
+            approve_annotation: str | None, breaches: Sequence[Breach], data_revision: int | None) -> Decision:
     book = replace(book, recent=tuple(t for t in book.recent if t > now - DAY))
+    data, book = _data_request(policy, book, data_revision)
     triggers = policy.triggers
     manual: Request | None = None
     refused_manual: str | None = None
@@ -221,6 +251,7 @@ def decide(policy: Retraining, book: Book, now: dt.datetime, *, model: str, retr
         manual = manual or (pending if pending.trigger == "Manual" else None)
         scheduled = scheduled or (pending if pending.trigger == "Schedule" else None)
         metric = metric or (pending if pending.trigger == "Metric" else None)
+        data = data or (pending if pending.trigger == "Data" else None)
 
     if book.pending is not None:
         pending = book.pending
@@ -242,12 +273,12 @@ def decide(policy: Retraining, book: Book, now: dt.datetime, *, model: str, retr
                         f"retrain ({pending.reason}: {pending.message}) awaits the herder.dev/approve-retrain "
                         f"annotation since {since}", book, pending)
 
-    request = manual or scheduled or metric
+    request = manual or scheduled or metric or data
     if request is None:
         return Decision("Idle", "Idle", idle_message(policy, book, now), book)
     if (block := blocked_by(policy, book, now)) is not None:
         reason, why, frees = block
-        if request.trigger == "Metric":
+        if request.trigger in ("Metric", "Data"):  # still true after the guardrail frees: it waits
             return Decision("Wait", reason, f"{request.reason} ({request.message}) waits: {why}", book, request, frees)
         retry = " (set a new herder.dev/retrain value then)" if request.trigger == "Manual" else ""
         return Decision("Refuse", reason, f"{request.message} refused: {why}{retry}", book, request, frees)
@@ -277,6 +308,9 @@ def idle_message(policy: Retraining, book: Book, now: dt.datetime) -> str:
         parts.append(f"the schedule (next at {rfc3339(next_after(policy.triggers.schedule, now))})")
     if policy.triggers.metrics:
         parts.append("metric checks " + ", ".join(c.name for c in policy.triggers.metrics))
+    if policy.triggers.new_data:
+        seen = f" (after revision {book.last_data_revision})" if book.last_data_revision else ""
+        parts.append(f"a new Dataset revision{seen}")
     return "no retrain requested; triggers: " + (", ".join(parts) if parts else "none")
 
 

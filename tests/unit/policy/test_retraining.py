@@ -340,3 +340,33 @@ def test_a_waiting_retrain_goes_ahead_when_approval_is_no_longer_required() -> N
     go = decide(policy(requireApproval=False), d.book, at(1), model="iris", retrain_annotation="a")
     assert (go.action, go.reason) == ("Start", "ManualRequest")
     assert go.book.pending is None and go.book.in_flight == "iris-retrain-1"
+
+
+def test_new_data_starts_a_retrain_once_per_new_revision_and_waits_for_the_guardrails() -> None:
+    p = policy(triggers={"manual": True, "newData": True}, cooldown="1h")
+    first = decide(p, Book(), T0, model="iris", data_revision=1)
+    assert first.action == "Idle" and first.book.last_data_revision == 1  # the first revision seen is the baseline
+    assert "a new Dataset revision (after revision 1)" in first.message
+    assert decide(p, first.book, at(1), model="iris", data_revision=1).action == "Idle"
+    new = decide(p, first.book, at(2), model="iris", data_revision=2)
+    assert (new.action, new.reason) == ("Start", "NewData")
+    assert "Dataset revision 2 is new (the last retrain took revision 1)" in new.message
+    assert new.book.last_data_revision == 2 and new.book.in_flight == "iris-retrain-1"
+    done = finished(new.book, "iris-retrain-1")
+    assert decide(p, done, at(3), model="iris", data_revision=2).action == "Idle"  # revision 2 was taken
+    held = decide(p, done, at(4), model="iris", data_revision=3)  # within the cooldown: waits, not forgotten
+    assert (held.action, held.reason) == ("Wait", "CooldownActive") and held.book.last_data_revision == 2
+    later = decide(p, held.book, at(63), model="iris", data_revision=3)  # the cooldown (from minute 2) freed
+    assert (later.action, later.reason) == ("Start", "NewData") and later.book.last_data_revision == 3
+
+
+def test_a_retrain_from_any_trigger_takes_the_current_revision() -> None:
+    p = policy(triggers={"manual": True, "newData": True}, cooldown="0s")
+    base = decide(p, Book(), T0, model="iris", data_revision=1).book
+    manual = decide(p, base, at(1), model="iris", retrain_annotation="now", data_revision=2)
+    assert (manual.action, manual.reason, manual.book.last_data_revision) == ("Start", "ManualRequest", 2)
+    after = decide(p, finished(manual.book, "iris-retrain-1"), at(2), model="iris", data_revision=2)
+    assert after.action == "Idle"  # revision 2 is not new data any more
+    off = decide(policy(), Book(), T0, model="iris", data_revision=5)
+    assert off.action == "Idle" and off.book.last_data_revision is None  # newData off: not tracked
+    assert Book.from_wire(new_book := manual.book.wire()).last_data_revision == 2, new_book
