@@ -23,18 +23,8 @@ from herder.controllers.conditions import Cond, now_rfc3339
 from herder.controllers.context import ObjKey, OperatorContext
 from herder.controllers.modelversion import versions_of
 from herder.controllers.scaffold import Outcome, parse_spec_as
-from herder.monitoring import prometheus
-from herder.monitoring.builtin import Target, scrape
-from herder.policy.analysis import (
-    IntervalResult,
-    Measurement,
-    Scrape,
-    evaluate,
-    inconclusive,
-    interval_delta,
-    measure,
-    unmeasurable,
-)
+from herder.monitoring import sampling
+from herder.policy.analysis import IntervalResult, evaluate, inconclusive, unmeasurable
 from herder.policy.bluegreen import PREVIEW, PREVIEW_STEP, SWITCHED_STEP, BlueGreenSettings, decide_bluegreen
 from herder.policy.monitoring import required_passes, watch
 from herder.policy.rollout import Analysis, RolloutState, Step, decide
@@ -649,42 +639,20 @@ class ModelDeploymentController:
         key = scrape_key(owner, "monitoring")
         previous = ctx.scrapes.get(key, stable)
         mono = time.monotonic()
-        if previous is not None and mono - previous.at < interval * 0.95:
-            return float(max(0.5, interval - (mono - previous.at)))
-        current = scrape(self.pod_targets(ctx, owner, TRACK, stable), stable)
-        ctx.scrapes.put(key, stable, current)
+        if not sampling.is_due(previous, mono, interval):
+            assert previous is not None
+            return float(max(0.5, sampling.wait(previous, mono, interval)))
+        previous, current = sampling.take(ctx.scrapes, key, stable, sampling.pod_targets(
+            ctx.clients.core, owner.namespace, owner.name, TRACK, stable))
         if previous is None:
             return float(interval)
-        stored = [m for m in status.get("monitoringMetrics") or [] if m.get("version") == stable]
-        failures = {m["name"]: int(m.get("consecutiveFailures") or 0) for m in stored}
-        result = evaluate(checks, self.measurements(ctx, owner, checks, previous, current, version=stable), failures)
+        failures = sampling.failures_of(status.get("monitoringMetrics"), stable)
+        result = evaluate(checks, sampling.measure_checks(
+            checks, previous, current, prometheus_url=ctx.config.prometheus_url, namespace=owner.namespace,
+            deployment=owner.name, version=stable), failures)
         if current.unreachable:
-            result = replace(result, message=result.message + "; unreachable pods: " + ", ".join(current.unreachable))
-        return result, [r.wire(now_rfc3339(), stable) for r in result.checks]
-
-    def pod_targets(self, ctx: OperatorContext, owner: Owner, track: str, version: int) -> list[Target]:
-        pods = ctx.clients.core.list_namespaced_pod(
-            owner.namespace, label_selector=f"herder.dev/serving={owner.name},herder.dev/track={track},"
-                                            f"herder.dev/model-version={version}")
-        return [Target(f"{p.metadata.name}/{p.metadata.uid}", p.status.pod_ip) for p in pods.items
-                if p.status and p.status.pod_ip and p.status.phase == "Running"
-                and not p.metadata.deletion_timestamp]
-
-    def measurements(self, ctx: OperatorContext, owner: Owner, checks: list[MetricCheck], previous: Scrape,
-                     current: Scrape, *, version: int) -> dict[str, Measurement]:
-        """Builtin checks from the two scrapes (per-pod deltas); Prometheus checks by one PromQL query each over
-        the check's window (the interval between the scrapes when it has none)."""
-        delta = interval_delta(previous, current)
-        seconds = current.at - previous.at
-        out = {}
-        for c in checks:
-            if c.provider == "Builtin":
-                out[c.name] = measure(c.metric or "", delta, seconds)
-            else:
-                out[c.name] = prometheus.measure(
-                    c, url=ctx.config.prometheus_url or "", namespace=owner.namespace, deployment=owner.name,
-                    version=version, window_seconds=duration_seconds(c.window) if c.window else max(1.0, seconds))
-        return out
+            result = replace(result, message=result.message + sampling.unreachable_note(current))
+        return result, sampling.wire(result.checks, now_rfc3339(), stable)
 
     def analyse(self, ctx: OperatorContext, spec: ModelDeploymentSpec, *, owner: Owner, status: dict[str, Any],
                 target: int, state: RolloutState, now: float, in_step: bool, track: str = CANARY
@@ -701,8 +669,8 @@ class ModelDeploymentController:
         key = scrape_key(owner)
         previous = ctx.scrapes.get(key, target)
         mono = time.monotonic()
-        stored = [m for m in status.get("analysisMetrics") or [] if m.get("version") == target]
-        if previous is not None and mono - previous.at < interval * 0.95:
+        stored = sampling.of_version(status.get("analysisMetrics"), target)
+        if not sampling.is_due(previous, mono, interval):
             started = state.step_started_at or now
             fresh = [m for m in stored if (parse_time(m.get("measuredAt")) or 0) > started]
             names = {c.name for c in checks}
@@ -710,19 +678,18 @@ class ModelDeploymentController:
                                                           if m["name"] in names):
                 return "Pass", "", None
             return "Wait", summarize(stored), None
-        current = scrape(self.pod_targets(ctx, owner, track, target), target)
-        ctx.scrapes.put(key, target, current)
-        failures = {m["name"]: int(m.get("consecutiveFailures") or 0) for m in stored}
+        previous, current = sampling.take(ctx.scrapes, key, target, sampling.pod_targets(
+            ctx.clients.core, owner.namespace, owner.name, track, target))
+        failures = sampling.failures_of(stored, target)
         if previous is None:
             result = inconclusive(checks, failures, "first measurement of this rollout in this operator process: "
                                                     "baseline scrape taken")
         else:
-            result = evaluate(checks, self.measurements(ctx, owner, checks, previous, current,
-                                                        version=target), failures)
-        wire = [r.wire(now_rfc3339(), target) for r in result.checks]
-        message = result.message
-        if current.unreachable:
-            message += "; unreachable pods: " + ", ".join(current.unreachable)
+            result = evaluate(checks, sampling.measure_checks(
+                checks, previous, current, prometheus_url=ctx.config.prometheus_url, namespace=owner.namespace,
+                deployment=owner.name, version=target), failures)
+        wire = sampling.wire(result.checks, now_rfc3339(), target)
+        message = result.message + sampling.unreachable_note(current)
         log.info("%s/%s: analysis of version %s: %s", owner.namespace, owner.name, target, message)
         # the same summary whether or not this reconcile measured: a condition message that alternated between
         # two texts would be a status write on every reconcile
