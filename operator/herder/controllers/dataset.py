@@ -6,9 +6,10 @@ from typing import Any
 
 from herder.api.dataset import ColumnProfile, DatasetSpec
 from herder.controllers import children, lookups
-from herder.controllers.conditions import Cond, now_rfc3339
+from herder.controllers.conditions import Cond
 from herder.controllers.context import OperatorContext
 from herder.controllers.scaffold import Outcome, parse_spec_as
+from herder.policy.timestamps import rfc3339
 from herder.resources.common import Owner
 from herder.resources.jobs import JobParams, build_job
 from herder.resources.trainer_requests import validate_request
@@ -64,7 +65,7 @@ class DatasetController:
                 [Cond("Validated", "True", "Valid", f"{summary.get('rows')} rows match the schema"),
                  Cond("Ready", "True", "Validated", f"digest {digest}")],
                 fields={"digest": digest if digest.startswith("sha256:") else f"sha256:{digest}",
-                        "rows": summary.get("rows"), "validatedAt": now_rfc3339(), "validationJob": job_name,
+                        "rows": summary.get("rows"), "validatedAt": rfc3339(), "validationJob": job_name,
                         "profile": profile},
                 events=events)
         if "Failed" in done:

@@ -9,10 +9,11 @@ from herder.api.model import ModelSpec
 from herder.api.modelversion import ModelVersionSpec
 from herder.api.parsing import InvalidSpecError, parse_spec
 from herder.controllers import lookups
-from herder.controllers.conditions import Cond, now_rfc3339
+from herder.controllers.conditions import Cond
 from herder.controllers.context import ObjKey, OperatorContext
 from herder.controllers.scaffold import Outcome, parse_spec_as
 from herder.policy.gate import evaluate_gate
+from herder.policy.timestamps import rfc3339
 
 
 def versions_of(ctx: OperatorContext, ns: str, model: str) -> dict[int, dict[str, Any]]:
@@ -52,7 +53,7 @@ class ModelVersionController:
                 prod_body = versions_of(ctx, ns, ref.name).get(prod) if prod and prod != spec.version else None
                 verdict = evaluate_gate(gate, dict(spec.metrics or {}),
                                         (prod_body or {}).get("spec", {}).get("metrics"), prod)
-                gate_result = verdict.wire(now_rfc3339())
+                gate_result = verdict.wire(rfc3339())
                 fields["gate"] = gate_result
         conds = [lookups.resolved()]
         if gate_result is not None and not gate_result.get("passed"):

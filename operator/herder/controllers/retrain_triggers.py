@@ -24,7 +24,6 @@ from typing import Any
 from herder.api.common import MetricCheck, duration_seconds
 from herder.api.dataset import ColumnProfile
 from herder.controllers import lookups
-from herder.controllers.conditions import now_rfc3339
 from herder.controllers.context import ObjKey, OperatorContext
 from herder.monitoring import prometheus, sampling
 from herder.monitoring.builtin import scrape_with_bins
@@ -38,6 +37,7 @@ from herder.policy.drift import (
     window_counts,
 )
 from herder.policy.retraining import Breach
+from herder.policy.timestamps import rfc3339
 from herder.storage.metadata import BaselineProfile
 
 DEFAULT_WINDOW = "5m"
@@ -160,7 +160,7 @@ def measure_triggers(ctx: OperatorContext, checks: list[MetricCheck], *, ns: str
             mine = sampling.of_version(stored, production)
             result = evaluate([c for c in checks if c.name in measured], measured,
                               sampling.failures_of(stored, production))
-            at = now_rfc3339()
+            at = rfc3339()
             fresh = {}
             for r in result.checks:
                 wire = r.wire(at, production)

@@ -22,9 +22,10 @@ from herder.api.model import ModelSpec
 from herder.api.parsing import InvalidSpecError, parse_spec
 from herder.api.training import TrainingJobSpec
 from herder.controllers import children, lookups
-from herder.controllers.conditions import Cond, now_rfc3339
+from herder.controllers.conditions import Cond
 from herder.controllers.context import ObjKey, OperatorContext
 from herder.controllers.scaffold import Outcome, parse_spec_as
+from herder.policy.timestamps import rfc3339
 from herder.resources.common import Owner
 from herder.resources.jobs import PERMANENT_EXIT_CODE, JobParams, build_job
 from herder.resources.trainer_requests import RequestError, train_request
@@ -83,7 +84,7 @@ def _decimals(values: dict[str, Any]) -> dict[str, str]:
 def failed(reason: str, message: str, **fields: Any) -> Outcome:
     return Outcome([Cond("Failed", "True", reason, message), Cond("Succeeded", "False", reason, message),
                     Cond("Running", "False", reason, ""), Cond("Ready", "False", reason, message)],
-                   fields={"completedAt": now_rfc3339(), "failure": {"reason": reason, "message": message[:4000],
+                   fields={"completedAt": rfc3339(), "failure": {"reason": reason, "message": message[:4000],
                                                                       **fields}})
 
 
@@ -245,7 +246,7 @@ class TrainingJobController:
                 [ok, Cond("Succeeded", "True", "Trained", f"produced ModelVersion {mv_name}"),
                  Cond("Failed", "False", "Trained", ""), Cond("Running", "False", "Completed", ""),
                  Cond("Ready", "True", "Trained", f"version {version} of Model {spec.model_ref.name!r}")],
-                fields={**base, "completedAt": js.get("completionTime") or now_rfc3339(),
+                fields={**base, "completedAt": js.get("completionTime") or rfc3339(),
                         "metrics": {k: v for k, v in metrics.items() if not k.startswith("cv_")} or None,
                         "cvMetrics": {k.removeprefix("cv_"): v for k, v in metrics.items() if k.startswith("cv_")}
                         or None,
