@@ -8,7 +8,7 @@ from herder.api.dataset import ColumnProfile, DatasetSpec
 from herder.controllers import children, lookups
 from herder.controllers.conditions import Cond
 from herder.controllers.context import OperatorContext
-from herder.controllers.scaffold import Outcome, parse_spec_as
+from herder.controllers.scaffold import Outcome, parse_spec_as, waiting
 from herder.policy.timestamps import rfc3339
 from herder.resources.common import Owner
 from herder.resources.jobs import JobParams, build_job
@@ -41,7 +41,7 @@ class DatasetController:
         if status.get("validationJob") == job_name and lookups.condition(body, "Validated"):
             return Outcome([])  # this generation is decided; a new spec makes a new Job
         if status.get("validationJob") != job_name and (problem := lookups.storage_missing(ctx, ns)) is not None:
-            return Outcome([problem], requeue_after=ctx.config.missing_reference_retry_seconds)
+            return waiting(ctx, [problem], set())
         owner = Owner.from_body(self.kind, body)
         store = lookups.storage(ctx)
         request = validate_request(spec, store.path("profiles", meta["uid"], f"{gen}.json"))

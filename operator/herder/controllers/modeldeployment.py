@@ -46,7 +46,7 @@ from herder.policy.deployment import (
     rolled_back,
     rollout_in_progress,
 )
-from herder.policy.deployment_status import Context, Observed, deployment_status
+from herder.policy.deployment_status import Context, Observed, deployment_status, track
 from herder.policy.monitoring import required_passes, watch
 from herder.policy.rollout import Analysis, Plan, RolloutState, Step
 from herder.policy.timestamps import parse_rfc3339, rfc3339
@@ -457,7 +457,7 @@ class ModelDeploymentController:
                            f"replica(s)"))
         self.ensure_shared(ctx, spec, owner, g.rollout.total, service_track=plan.service_track)
         want = int((dep.get("spec") or {}).get("replicas") or plan.stable_replicas)
-        stable = {"stable": {"version": plan.stable_serves, "replicas": want, "readyReplicas": ready_replicas(dep)}}
+        stable = {"stable": track(plan.stable_serves, want, ready_replicas(dep))}
         status = body.get("status") or {}
         if plan.phase == "Initial":
             rolled = deployment_ready(dep, want)[0]
@@ -475,24 +475,23 @@ class ModelDeploymentController:
                            ) -> tuple[int, dict[str, Any]]:
         """The canary (or preview) Deployment the plan wants, or its removal: (ready replicas, status fields)."""
         if plan.canary_serves is not None:
-            track = plan.canary_track
-            cdep, caction = children.ensure(ctx, self.kind, deployment(track, plan.canary_serves,
+            second = plan.canary_track
+            cdep, caction = children.ensure(ctx, self.kind, deployment(second, plan.canary_serves,
                                                                        plan.canary_replicas))
             if caction != "unchanged":
-                events.append(("Normal", f"{track.capitalize()}{caction.capitalize()}",
-                               f"{caction} Deployment {deployment_name(owner, track)}: version "
+                events.append(("Normal", f"{second.capitalize()}{caction.capitalize()}",
+                               f"{caction} Deployment {deployment_name(owner, second)}: version "
                                f"{plan.canary_serves}, {plan.canary_replicas} replica(s)"))
-            if track == PREVIEW:  # the preview's own Service, for test traffic before the switch
+            if second == PREVIEW:  # the preview's own Service, for test traffic before the switch
                 children.ensure(ctx, self.kind, build_service(owner, PREVIEW))
             ready = ready_replicas(cdep)
-            return ready, {"canary": {"version": plan.canary_serves, "replicas": plan.canary_replicas,
-                                      "readyReplicas": ready}}
+            return ready, {"canary": track(plan.canary_serves, plan.canary_replicas, ready)}
         if status.get("canary") is None:
             return 0, {}
-        for track in (CANARY, PREVIEW):  # whichever the strategy used (it may have changed meanwhile)
-            if children.delete(ctx, self.kind, "Deployment", deployment_name(owner, track), owner.namespace):
-                events.append(("Normal", f"{track.capitalize()}Deleted",
-                               f"deleted Deployment {deployment_name(owner, track)}"))
+        for gone in (CANARY, PREVIEW):  # whichever the strategy used (it may have changed meanwhile)
+            if children.delete(ctx, self.kind, "Deployment", deployment_name(owner, gone), owner.namespace):
+                events.append(("Normal", f"{gone.capitalize()}Deleted",
+                               f"deleted Deployment {deployment_name(owner, gone)}"))
         if bluegreen is not None:
             children.delete(ctx, self.kind, "Service", service_name(owner, PREVIEW), owner.namespace)
         ctx.scrapes.forget(scrape_key(owner))

@@ -11,7 +11,7 @@ from herder.api.parsing import InvalidSpecError, parse_spec
 from herder.controllers import lookups
 from herder.controllers.conditions import Cond
 from herder.controllers.context import ObjKey, OperatorContext
-from herder.controllers.scaffold import Outcome, parse_spec_as
+from herder.controllers.scaffold import Outcome, missing_reference, parse_spec_as
 from herder.policy.gate import evaluate_gate
 from herder.policy.timestamps import rfc3339
 
@@ -33,9 +33,8 @@ class ModelVersionController:
         ref = ObjKey("Model", ns, spec.model_ref.name)
         model_body = ctx.store.get(ref)
         if model_body is None:
-            c = lookups.missing("Model", ref.name, ns, "spec.modelRef")
-            return Outcome([c, Cond("Ready", "False", c.reason, c.message)], depends_on={ref},
-                           requeue_after=ctx.config.missing_reference_retry_seconds)
+            return missing_reference(ctx, "Model", ref.name, namespace=ns, field_path="spec.modelRef",
+                                     depends_on={ref})
         status = body.get("status") or {}
         fields: dict[str, Any] = {}
         aliases = (model_body.get("status") or {}).get("aliases") or {}

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from herder.api.common import duration_seconds
-from herder.api.deployment import ModelDeploymentSpec
+from herder.api.deployment import ModelDeploymentSpec, Rollback, TrackStatus
 from herder.controllers.conditions import Cond
 from herder.policy.deployment import Interpreted, Monitored, StableRollback, handled_requests
 from herder.policy.rollout import Plan, RolloutState, Step
@@ -142,15 +142,25 @@ def rollout_fields(c: Context, plan: Plan) -> dict[str, Any]:
     }
     if c.stable_rollback is not None:
         rb = c.stable_rollback
-        fields["lastRollback"] = {"from": c.stable_before, "to": rb.to, "reason": rb.reason,
-                                  "message": rb.message[:MAX_MESSAGE], "at": rfc3339()}
+        assert c.stable_before is not None
+        fields["lastRollback"] = rollback_record(c.stable_before, rb.to, rb.reason, rb.message)
     elif plan.rollback is not None:
         r = plan.rollback
-        fields["lastRollback"] = {"from": r.from_version, "to": r.to_version, "reason": r.reason,
-                                  "message": r.message[:MAX_MESSAGE], "at": rfc3339()}
+        fields["lastRollback"] = rollback_record(r.from_version, r.to_version, r.reason, r.message)
     if fields["lastKnownGoodVersion"] is None:
         del fields["lastKnownGoodVersion"]  # never recorded: nothing to write
     return fields
+
+
+def rollback_record(from_version: int, to: int | None, reason: str, message: str) -> dict[str, Any]:
+    """status.lastRollback, through the API's typed model (``to`` is written even when None: a rollout aborted
+    before any version was stable)."""
+    return Rollback(from_=from_version, to=to, reason=reason, message=message[:MAX_MESSAGE], at=rfc3339()).wire()
+
+
+def track(version: int, replicas: int, ready: int) -> dict[str, Any]:
+    """status.stable / status.canary, through the API's typed model."""
+    return TrackStatus(version=version, replicas=replicas, ready_replicas=ready).wire()
 
 
 def measured_fields(c: Context, plan: Plan) -> dict[str, Any]:
