@@ -152,10 +152,6 @@ def check_problems(checks: list[MetricCheck], field: str, prometheus_url: str | 
     return out
 
 
-def format_time(epoch: float | None) -> str | None:
-    return None if epoch is None else rfc3339(epoch)
-
-
 def parse_time(text: str | None) -> float | None:
     t = parse_rfc3339(text)
     return None if t is None else t.timestamp()
