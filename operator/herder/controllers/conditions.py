@@ -3,7 +3,6 @@ only when the status flips, every condition carries the ``observedGeneration`` i
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -20,10 +19,6 @@ class Cond:
     @property
     def ok(self) -> bool:
         return self.status == "True"
-
-
-def now_rfc3339() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def merge_conditions(

@@ -7,10 +7,11 @@ from typing import Any
 from herder.api.annotations import REFRESH
 from herder.api.dataset import ColumnProfile, DatasetSpec
 from herder.controllers import children, lookups
-from herder.controllers.conditions import Cond, now_rfc3339
+from herder.controllers.conditions import Cond
 from herder.controllers.context import OperatorContext
-from herder.controllers.scaffold import Outcome, parse_spec_as
+from herder.controllers.scaffold import Outcome, parse_spec_as, waiting
 from herder.policy.dataset_revisions import Validation, attempt_job_name, current, record
+from herder.policy.timestamps import rfc3339
 from herder.resources.common import Owner
 from herder.resources.jobs import JobParams, build_job
 from herder.resources.trainer_requests import validate_request
@@ -57,7 +58,7 @@ class DatasetController:
         if _decided(status, body, job_name):
             return Outcome([])  # this attempt is decided; a new spec or refresh value makes a new Job
         if status.get("validationJob") != job_name and (problem := lookups.storage_missing(ctx, ns)) is not None:
-            return Outcome([problem], requeue_after=ctx.config.missing_reference_retry_seconds)
+            return waiting(ctx, [problem], set())
         job, action = self._ensure_job(spec, body, ctx, job_name)
         events = [("Normal", "ValidationStarted", f"created Job {job_name}")] if action == "created" else []
         done = {c["type"]: c for c in (job.get("status") or {}).get("conditions") or [] if c.get("status") == "True"}
@@ -95,14 +96,14 @@ class DatasetController:
         size = summary.get("sizeBytes") if isinstance(summary.get("sizeBytes"), int) else None
         snapshot = self._snapshot_uri(ctx, digest, spec_format(body)) if summary.get("snapshot") else None
         before = status.get("revisions") or []
-        revisions = record(before, Validation(job_name, "Passed", now_rfc3339(), digest, rows, size, snapshot))
+        revisions = record(before, Validation(job_name, "Passed", rfc3339(), digest, rows, size, snapshot))
         number = (current(revisions) or {}).get("number")
         new = len(revisions) > len(before) or revisions[:1] != before[:1]
         said = f"revision {number}: {rows} rows match the schema" + ("" if new else " (content unchanged)")
         return Outcome(
             [Cond("Validated", "True", "Valid", said),
              Cond("Ready", "True", "Validated", f"revision {number}, {digest}")],
-            fields={"digest": digest, "rows": rows, "validatedAt": now_rfc3339(), "validationJob": job_name,
+            fields={"digest": digest, "rows": rows, "validatedAt": rfc3339(), "validationJob": job_name,
                     "profile": status_profile(summary.get("profile")), "revisions": revisions,
                     "currentRevision": (current(revisions) or {}).get("number"), "snapshot": snapshot,
                     "refreshRequest": refresh},
@@ -125,7 +126,7 @@ class DatasetController:
         reason = "InvalidData" if code == 2 else (failed.get("reason") or "ValidationFailed")
         text = message or failed.get("message") or "validation failed"
         revisions = record(status.get("revisions") or [],
-                           Validation(job_name, "Failed", now_rfc3339(), reason=reason, message=text[:1024]))
+                           Validation(job_name, "Failed", rfc3339(), reason=reason, message=text[:1024]))
         number = revisions[0]["number"] if revisions else None
         text = f"revision {number}: {text}"  # the Validated transition's Event says it once
         usable = current(revisions)

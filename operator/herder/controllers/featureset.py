@@ -10,7 +10,7 @@ from herder.api.parsing import InvalidSpecError, parse_spec
 from herder.controllers import lookups
 from herder.controllers.conditions import Cond
 from herder.controllers.context import ObjKey, OperatorContext
-from herder.controllers.scaffold import Outcome, parse_spec_as
+from herder.controllers.scaffold import Outcome, missing_reference, parse_spec_as
 
 NUMERIC = {"integer", "float"}
 
@@ -51,9 +51,8 @@ class FeatureSetController:
         ref = ObjKey("Dataset", ns, spec.dataset_ref.name)
         ds_body = ctx.store.get(ref)
         if ds_body is None:
-            c = lookups.missing("Dataset", ref.name, ns, "spec.datasetRef")
-            return Outcome([c, Cond("Ready", "False", c.reason, c.message)], depends_on={ref},
-                           requeue_after=ctx.config.missing_reference_retry_seconds)
+            return missing_reference(ctx, "Dataset", ref.name, namespace=ns, field_path="spec.datasetRef",
+                                     depends_on={ref})
         try:
             ds = parse_spec("Dataset", ds_body)
         except InvalidSpecError:

@@ -10,13 +10,14 @@ from typing import Any
 
 from herder.api.model import ModelSpec
 from herder.controllers import children
-from herder.controllers.conditions import Cond, now_rfc3339
+from herder.controllers.conditions import Cond
 from herder.controllers.context import ObjKey, OperatorContext
 from herder.controllers.modelversion import versions_of
 from herder.controllers.retrain_triggers import measure_triggers
 from herder.controllers.retraining import merge_patchable, reconcile_retraining
 from herder.controllers.scaffold import Outcome, parse_spec_as
 from herder.policy.live_rollbacks import Follower, follows_production, live_rollbacks, rolled_back
+from herder.policy.timestamps import rfc3339
 
 MAX_HISTORY = 200
 
@@ -37,7 +38,7 @@ class ModelController:
         aliases = dict(status.get("aliases") or {})
         history = list(status.get("history") or [])
         seen = {(h.get("action"), h.get("version")) for h in history}
-        now = now_rfc3339()
+        now = rfc3339()
         # the training half first: a retrain that finished is recorded before the version it produced
         triggers = None
         if spec.retraining is not None and spec.retraining.triggers.metrics:

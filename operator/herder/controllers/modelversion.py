@@ -9,10 +9,11 @@ from herder.api.model import ModelSpec
 from herder.api.modelversion import ModelVersionSpec
 from herder.api.parsing import InvalidSpecError, parse_spec
 from herder.controllers import lookups
-from herder.controllers.conditions import Cond, now_rfc3339
+from herder.controllers.conditions import Cond
 from herder.controllers.context import ObjKey, OperatorContext
-from herder.controllers.scaffold import Outcome, parse_spec_as
+from herder.controllers.scaffold import Outcome, missing_reference, parse_spec_as
 from herder.policy.gate import evaluate_gate
+from herder.policy.timestamps import rfc3339
 
 
 def versions_of(ctx: OperatorContext, ns: str, model: str) -> dict[int, dict[str, Any]]:
@@ -32,9 +33,8 @@ class ModelVersionController:
         ref = ObjKey("Model", ns, spec.model_ref.name)
         model_body = ctx.store.get(ref)
         if model_body is None:
-            c = lookups.missing("Model", ref.name, ns, "spec.modelRef")
-            return Outcome([c, Cond("Ready", "False", c.reason, c.message)], depends_on={ref},
-                           requeue_after=ctx.config.missing_reference_retry_seconds)
+            return missing_reference(ctx, "Model", ref.name, namespace=ns, field_path="spec.modelRef",
+                                     depends_on={ref})
         status = body.get("status") or {}
         fields: dict[str, Any] = {}
         aliases = (model_body.get("status") or {}).get("aliases") or {}
@@ -52,7 +52,7 @@ class ModelVersionController:
                 prod_body = versions_of(ctx, ns, ref.name).get(prod) if prod and prod != spec.version else None
                 verdict = evaluate_gate(gate, dict(spec.metrics or {}),
                                         (prod_body or {}).get("spec", {}).get("metrics"), prod)
-                gate_result = verdict.wire(now_rfc3339())
+                gate_result = verdict.wire(rfc3339())
                 fields["gate"] = gate_result
         conds = [lookups.resolved()]
         if gate_result is not None and not gate_result.get("passed"):

@@ -50,6 +50,75 @@ class Requeue:
         return keys
 
 
+def login_handler(ctx: OperatorContext) -> Callable[..., kopf.ConnectionInfo]:
+    """kopf's login handler: kopf talks to the API server as exactly the identity our own client uses (one
+    kubeconfig/SA)."""
+
+    def login(settings: kopf.OperatorSettings, **_: Any) -> kopf.ConnectionInfo:
+        conf = ctx.clients.configuration
+        header = conf.get_api_key_with_prefix("BearerToken") or conf.get_api_key_with_prefix("authorization")
+        scheme, token = (header.split(" ", 1) if header and " " in header else (None, header or None))
+        return kopf.ConnectionInfo(
+            server=conf.host, ca_path=conf.ssl_ca_cert, insecure=not conf.verify_ssl, scheme=scheme, token=token,
+            certificate_path=conf.cert_file, private_key_path=conf.key_file,
+            trust_env=settings.networking.trust_env)
+
+    return login
+
+
+async def resync_loop(ctx: OperatorContext, requeue: Requeue, reconcile_key: Callable[[ObjKey], None],
+                      stop: asyncio.Event) -> None:
+    """Every object is reconciled once per resync interval, at its own offset within the interval (a full
+    pass at once would queue hundreds of reconciles ahead of a user's fresh apply)."""
+    loop = asyncio.get_running_loop()
+    assert ctx.executor is not None
+    due: dict[ObjKey, float] = {}
+    in_flight: set[ObjKey] = set()
+
+    def done(key: ObjKey) -> Callable[[asyncio.Future[None]], None]:
+        return lambda _future: in_flight.discard(key)
+
+    period = ctx.config.resync_seconds
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=0.5)
+        now = time.monotonic()
+        keys = set(requeue.pop_due())
+        live = {k for k, _ in ctx.store.items()}
+        for k in list(due):
+            if k not in live:
+                del due[k]
+        for k in live:
+            if k not in due:  # spread new objects over the interval, deterministically by name
+                due[k] = now + (zlib.crc32(str(k).encode()) % 1000) / 1000 * period
+            elif due[k] <= now:
+                keys.add(k)
+                due[k] = now + period
+        # fire and forget, one in flight per object: a slow reconcile (a scrape timing out) must not hold up
+        # the resync of everything else
+        for k in sorted(keys - in_flight):
+            in_flight.add(k)
+            loop.run_in_executor(ctx.executor, reconcile_key, k).add_done_callback(done(k))
+
+
+def prefill_store(ctx: OperatorContext, controllers: Sequence[KindController]) -> None:
+    """The store filled with every object of every kind before the watches start."""
+    custom = ctx.clients.custom
+    patterns = ctx.config.namespaces
+    exact = bool(patterns) and not any(set(p) & set("*?[!") for p in patterns)
+    for c in controllers:
+        if exact:
+            items = [i for ns in patterns for i in custom.list_namespaced_custom_object(
+                ctx.group, ctx.version, ns, c.plural)["items"]]
+        else:  # cluster-wide, or kopf's glob patterns: list everything, keep what matches
+            items = [i for i in custom.list_cluster_custom_object(ctx.group, ctx.version, c.plural)["items"]
+                     if not patterns or any(fnmatch.fnmatchcase(i["metadata"]["namespace"], p)
+                                            for p in patterns)]
+        for body in items:
+            ctx.store.put(key_of(c.kind, body), body)
+        ctx.metrics.objects.labels(c.kind).set(ctx.store.count(c.kind))
+
+
 def build_registry(ctx: OperatorContext, controllers: Sequence[KindController]) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
     by_kind = {c.kind: c for c in controllers}
@@ -69,16 +138,7 @@ def build_registry(ctx: OperatorContext, controllers: Sequence[KindController]) 
         for dep in ctx.store.dependents_of(key):
             reconcile_key(dep)
 
-    @kopf.on.login(registry=registry)
-    def login(settings: kopf.OperatorSettings, **_: Any) -> kopf.ConnectionInfo:
-        """kopf talks to the API server as exactly the identity our own client uses (one kubeconfig/SA)."""
-        conf = ctx.clients.configuration
-        header = conf.get_api_key_with_prefix("BearerToken") or conf.get_api_key_with_prefix("authorization")
-        scheme, token = (header.split(" ", 1) if header and " " in header else (None, header or None))
-        return kopf.ConnectionInfo(
-            server=conf.host, ca_path=conf.ssl_ca_cert, insecure=not conf.verify_ssl, scheme=scheme, token=token,
-            certificate_path=conf.cert_file, private_key_path=conf.key_file,
-            trust_env=settings.networking.trust_env)
+    kopf.on.login(registry=registry)(login_handler(ctx))
 
     def make_handler(controller: KindController) -> Callable[..., None]:
         def on_event(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
@@ -111,55 +171,6 @@ def build_registry(ctx: OperatorContext, controllers: Sequence[KindController]) 
     kopf.on.event("apps", "v1", "deployments", labels=managed, registry=registry,
                   id="owned-deployments")(on_child_event)
 
-    async def resync_loop(stop: asyncio.Event) -> None:
-        """Every object is reconciled once per resync interval, at its own offset within the interval (a full
-        pass at once would queue hundreds of reconciles ahead of a user's fresh apply)."""
-        loop = asyncio.get_running_loop()
-        assert ctx.executor is not None
-        due: dict[ObjKey, float] = {}
-        in_flight: set[ObjKey] = set()
-
-        def done(key: ObjKey) -> Callable[[asyncio.Future[None]], None]:
-            return lambda _future: in_flight.discard(key)
-
-        period = ctx.config.resync_seconds
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=0.5)
-            now = time.monotonic()
-            keys = set(requeue.pop_due())
-            live = {k for k, _ in ctx.store.items()}
-            for k in list(due):
-                if k not in live:
-                    del due[k]
-            for k in live:
-                if k not in due:  # spread new objects over the interval, deterministically by name
-                    due[k] = now + (zlib.crc32(str(k).encode()) % 1000) / 1000 * period
-                elif due[k] <= now:
-                    keys.add(k)
-                    due[k] = now + period
-            # fire and forget, one in flight per object: a slow reconcile (a scrape timing out) must not hold up
-            # the resync of everything else
-            for k in sorted(keys - in_flight):
-                in_flight.add(k)
-                loop.run_in_executor(ctx.executor, reconcile_key, k).add_done_callback(done(k))
-
-    def prefill_store() -> None:
-        custom = ctx.clients.custom
-        patterns = ctx.config.namespaces
-        exact = bool(patterns) and not any(set(p) & set("*?[!") for p in patterns)
-        for c in controllers:
-            if exact:
-                items = [i for ns in patterns for i in custom.list_namespaced_custom_object(
-                    ctx.group, ctx.version, ns, c.plural)["items"]]
-            else:  # cluster-wide, or kopf's glob patterns: list everything, keep what matches
-                items = [i for i in custom.list_cluster_custom_object(ctx.group, ctx.version, c.plural)["items"]
-                         if not patterns or any(fnmatch.fnmatchcase(i["metadata"]["namespace"], p)
-                                                for p in patterns)]
-            for body in items:
-                ctx.store.put(key_of(c.kind, body), body)
-            ctx.metrics.objects.labels(c.kind).set(ctx.store.count(c.kind))
-
     state: dict[str, Any] = {}
 
     @kopf.on.startup(registry=registry)
@@ -167,11 +178,11 @@ def build_registry(ctx: OperatorContext, controllers: Sequence[KindController]) 
         ctx.executor = ThreadPoolExecutor(max_workers=ctx.config.max_workers, thread_name_prefix="reconcile")
         # Fill the store before the watches start: a restarted operator must not see a TrainingJob before the
         # Model it points at and report a missing reference that is not missing (a flapping condition is a write).
-        await asyncio.get_running_loop().run_in_executor(ctx.executor, prefill_store)
+        await asyncio.get_running_loop().run_in_executor(ctx.executor, prefill_store, ctx, controllers)
         ctx.metrics.serve(ctx.config.metrics_address, ctx.config.metrics_port)
         stop = asyncio.Event()
         state["stop"] = stop
-        state["task"] = asyncio.create_task(resync_loop(stop))
+        state["task"] = asyncio.create_task(resync_loop(ctx, requeue, reconcile_key, stop))
         log.info("herder operator started: kinds=%s resync=%ss workers=%s", sorted(by_kind),
                  ctx.config.resync_seconds, ctx.config.max_workers)
 

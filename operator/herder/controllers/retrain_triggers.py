@@ -24,11 +24,10 @@ from typing import Any
 from herder.api.common import MetricCheck, duration_seconds
 from herder.api.dataset import ColumnProfile
 from herder.controllers import lookups
-from herder.controllers.conditions import now_rfc3339
 from herder.controllers.context import ObjKey, OperatorContext
-from herder.monitoring import prometheus
-from herder.monitoring.builtin import Target, scrape_with_bins
-from herder.policy.analysis import Measurement, evaluate, interval_delta, measure, verdict
+from herder.monitoring import prometheus, sampling
+from herder.monitoring.builtin import scrape_with_bins
+from herder.policy.analysis import Measurement, evaluate, verdict
 from herder.policy.drift import (
     DEFAULT_MIN_SAMPLES,
     DRIFT_METRICS,
@@ -38,6 +37,7 @@ from herder.policy.drift import (
     window_counts,
 )
 from herder.policy.retraining import Breach
+from herder.policy.timestamps import rfc3339
 from herder.storage.metadata import BaselineProfile
 
 DEFAULT_WINDOW = "5m"
@@ -96,14 +96,6 @@ def serving_deployments(ctx: OperatorContext, ns: str, model: str, version: int)
                   and (b.get("status") or {}).get("stableVersion") == version)
 
 
-def pod_targets(ctx: OperatorContext, ns: str, deployment: str, version: int) -> list[Target]:
-    pods = ctx.clients.core.list_namespaced_pod(
-        ns, label_selector=f"herder.dev/serving={deployment},herder.dev/track=stable,"
-                           f"herder.dev/model-version={version}")
-    return [Target(f"{p.metadata.name}/{p.metadata.uid}", p.status.pod_ip) for p in pods.items
-            if p.status and p.status.pod_ip and p.status.phase == "Running" and not p.metadata.deletion_timestamp]
-
-
 def baseline_of(ctx: OperatorContext, ns: str, mv: Mapping[str, Any]) -> BaselineProfile | None:
     """The production version's drift baseline: the bins of its training Dataset's profile (the same bins the
     trainer wrote into the artifact's metadata and the server counts into)."""
@@ -130,9 +122,8 @@ def measure_triggers(ctx: OperatorContext, checks: list[MetricCheck], *, ns: str
     state.deployments = {ObjKey("ModelDeployment", ns, d) for d in deps}
     now = time.monotonic()
     keys = {c.name: (f"Model:{ns}", model, f"retrain:{c.name}") for c in checks}
-    due = [c for c in checks if (prev := ctx.scrapes.get(keys[c.name], production)) is None
-           or now - prev.at >= window_of(c) * 0.95]
-    waits = [window_of(c) - (now - prev.at) for c in checks
+    due = [c for c in checks if sampling.is_due(ctx.scrapes.get(keys[c.name], production), now, window_of(c))]
+    waits = [sampling.wait(prev, now, window_of(c)) for c in checks
              if (prev := ctx.scrapes.get(keys[c.name], production)) is not None]
     state.requeue_after = max(1.0, min(waits, default=min(window_of(c) for c in checks)))
     if not deps:
@@ -142,7 +133,9 @@ def measure_triggers(ctx: OperatorContext, checks: list[MetricCheck], *, ns: str
         return state
     if due:
         builtin = any(c.provider == "Builtin" for c in due)  # Prometheus checks need no scrape of the pods
-        targets = [t for d in deps for t in pod_targets(ctx, ns, d, production)] if builtin else []
+        targets = [t for d in deps for t in sampling.pod_targets(ctx.clients.core, ns, d, sampling.STABLE_TRACK,
+                                                                     production)
+                   ] if builtin else []
         current, bins = scrape_with_bins(targets, production)
         baseline = baseline_of(ctx, ns, production_mv) if any(c.metric in DRIFT_METRICS for c in due) else None
         measured: dict[str, Measurement] = {}
@@ -162,12 +155,12 @@ def measure_triggers(ctx: OperatorContext, checks: list[MetricCheck], *, ns: str
                 measured[c.name] = measure_drift(c.metric or "", baseline, window_counts(prev_bins, bins),
                                                  c.min_samples if c.min_samples is not None else DEFAULT_MIN_SAMPLES)
             else:
-                measured[c.name] = measure(c.metric or "", interval_delta(previous, current), current.at - previous.at)
+                measured[c.name] = sampling.measure_builtin(c, previous, current)
         if measured:
-            mine = [m for m in stored if m.get("version") == production]
-            failures = {m["name"]: int(m.get("consecutiveFailures") or 0) for m in mine}
-            result = evaluate([c for c in checks if c.name in measured], measured, failures)
-            at = now_rfc3339()
+            mine = sampling.of_version(stored, production)
+            result = evaluate([c for c in checks if c.name in measured], measured,
+                              sampling.failures_of(stored, production))
+            at = rfc3339()
             fresh = {}
             for r in result.checks:
                 wire = r.wire(at, production)
@@ -175,7 +168,7 @@ def measure_triggers(ctx: OperatorContext, checks: list[MetricCheck], *, ns: str
                 if isinstance(m, DriftMeasurement) and m.features:
                     wire["features"] = m.wire_features()
                 if current.unreachable:
-                    wire["message"] = f"{wire.get('message', '')}; unreachable pods: {', '.join(current.unreachable)}"
+                    wire["message"] = f"{wire.get('message', '')}{sampling.unreachable_note(current)}"
                 fresh[r.name] = wire
             old = {m["name"]: m for m in mine}
             state.status = [fresh.get(c.name) or old.get(c.name) or {

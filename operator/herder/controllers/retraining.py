@@ -22,7 +22,8 @@ from herder.api.model import ModelSpec, Retraining
 from herder.controllers import lookups
 from herder.controllers.conditions import Cond
 from herder.controllers.context import ObjKey, OperatorContext
-from herder.policy.retraining import Book, Breach, Decision, blocked_by, decide, finished, idle_message, rfc3339
+from herder.policy.retraining import Book, Breach, Decision, blocked_by, decide, finished, idle_message
+from herder.policy.timestamps import rfc3339
 from herder.resources.common import Owner, labels
 
 log = logging.getLogger("herder.operator")

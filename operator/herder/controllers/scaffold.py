@@ -23,8 +23,10 @@ from kubernetes.client.rest import ApiException
 from pydantic import BaseModel
 
 from herder.api.parsing import InvalidSpecError, parse_spec
-from herder.controllers.conditions import Cond, merge_conditions, now_rfc3339, transitions
+from herder.controllers import lookups
+from herder.controllers.conditions import Cond, merge_conditions, transitions
 from herder.controllers.context import ObjKey, OperatorContext
+from herder.policy.timestamps import rfc3339
 
 log = logging.getLogger("herder.operator")
 M = TypeVar("M", bound=BaseModel)
@@ -51,6 +53,21 @@ class Outcome:
     requeue_after: float | None = None
     events: list[tuple[str, str, str]] = field(default_factory=list)
     """Extra Events (type, reason, message) beyond condition transitions, e.g. "created Job x"."""
+
+
+def waiting(ctx: OperatorContext, conditions: list[Cond], depends_on: set[ObjKey]) -> Outcome:
+    """The one "waiting for a reference" outcome: the conditions that name what is missing (e.g. a Model, a
+    Dataset, the artifact store's claim), looked at again after ``missing_reference_retry_seconds`` -- and as soon
+    as one of ``depends_on`` appears or changes."""
+    return Outcome(conditions, depends_on=depends_on, requeue_after=ctx.config.missing_reference_retry_seconds)
+
+
+def missing_reference(ctx: OperatorContext, kind: str, name: str, *, namespace: str, field_path: str,
+                      depends_on: set[ObjKey]) -> Outcome:
+    """Waiting for the ``kind`` named at ``field_path``: ReferencesResolved=False and Ready=False with the same
+    reason (e.g. ModelNotFound) and message."""
+    c = lookups.missing(kind, name, namespace, field_path)
+    return waiting(ctx, [c, Cond("Ready", "False", c.reason, c.message)], depends_on)
 
 
 class KindController(Protocol):
@@ -135,7 +152,7 @@ def desired_status(old: dict[str, Any], outcome: Outcome, generation: int | None
             new.pop(k, None)
         else:
             new[k] = v
-    new["conditions"] = merge_conditions(old.get("conditions"), outcome.conditions, generation, now_rfc3339())
+    new["conditions"] = merge_conditions(old.get("conditions"), outcome.conditions, generation, rfc3339())
     if generation is not None:
         new["observedGeneration"] = generation
     return new
@@ -193,7 +210,7 @@ def post_event(
 ) -> None:
     """A core/v1 Event (what ``kubectl describe`` and ``kubectl events`` show) on the object."""
     meta = body["metadata"]
-    now = now_rfc3339()
+    now = rfc3339()
     event = {
         "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
         "involvedObject": {"apiVersion": f"{ctx.group}/{ctx.version}", "kind": kind, "name": meta["name"],

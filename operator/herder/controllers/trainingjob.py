@@ -23,9 +23,10 @@ from herder.api.model import ModelSpec
 from herder.api.parsing import InvalidSpecError, parse_spec
 from herder.api.training import TrainingJobSpec
 from herder.controllers import children, lookups
-from herder.controllers.conditions import Cond, now_rfc3339
+from herder.controllers.conditions import Cond
 from herder.controllers.context import ObjKey, OperatorContext
-from herder.controllers.scaffold import Outcome, parse_spec_as
+from herder.controllers.scaffold import Outcome, missing_reference, parse_spec_as, waiting
+from herder.policy.timestamps import rfc3339
 from herder.resources.common import Owner
 from herder.resources.jobs import PERMANENT_EXIT_CODE, JobParams, build_job
 from herder.resources.trainer_requests import RequestError, train_request
@@ -84,7 +85,7 @@ def _decimals(values: dict[str, Any]) -> dict[str, str]:
 def failed(reason: str, message: str, **fields: Any) -> Outcome:
     return Outcome([Cond("Failed", "True", reason, message), Cond("Succeeded", "False", reason, message),
                     Cond("Running", "False", reason, ""), Cond("Ready", "False", reason, message)],
-                   fields={"completedAt": now_rfc3339(), "failure": {"reason": reason, "message": message[:4000],
+                   fields={"completedAt": rfc3339(), "failure": {"reason": reason, "message": message[:4000],
                                                                       **fields}})
 
 
@@ -111,6 +112,21 @@ def pinned_data(body: dict[str, Any], dataset: dict[str, Any] | None) -> PinnedD
                       pinned=False)
 
 
+@dataclass(frozen=True)
+class Inputs:
+    """What a run trains from (TrainingJobController._inputs)."""
+
+    deps: set[ObjKey]
+    ok: Cond
+    """ReferencesResolved."""
+    data: PinnedData
+    """The Dataset revision this run trains on (pinned once its first Job exists)."""
+    fs_body: dict[str, Any] | None
+    model: ModelSpec
+    dataset: DatasetSpec
+    features: FeatureSetSpec | None
+
+
 class TrainingJobController:
     kind = "TrainingJob"
     plural = "trainingjobs"
@@ -135,48 +151,16 @@ class TrainingJobController:
             return Outcome([])  # terminal: a new TrainingJob (or a new name) runs again
         if lookups.is_true(body, "Succeeded"):
             return Outcome([])  # the ModelVersion was created before Succeeded was written
-        refs = {"Model": (spec.model_ref.name, "spec.modelRef"), "Dataset": (spec.dataset_ref.name, "spec.datasetRef")}
-        if spec.feature_set_ref is not None:
-            refs["FeatureSet"] = (spec.feature_set_ref.name, "spec.featureSetRef")
-        deps = {ObjKey(kind, ns, n) for kind, (n, _) in refs.items()}
-        for kind, (ref_name, field) in refs.items():
-            if lookups.get(ctx, kind, ns, ref_name) is None:
-                c = lookups.missing(kind, ref_name, ns, field)
-                return Outcome([c, Cond("Ready", "False", c.reason, c.message)], depends_on=deps,
-                               requeue_after=ctx.config.missing_reference_retry_seconds)
-        model_body = lookups.get(ctx, "Model", ns, spec.model_ref.name)
-        ds_body = lookups.get(ctx, "Dataset", ns, spec.dataset_ref.name)
-        fs_body = lookups.get(ctx, "FeatureSet", ns, spec.feature_set_ref.name) if spec.feature_set_ref else None
-        ok = lookups.resolved()
-        data = pinned_data(body, ds_body)
-        if not data.pinned and not lookups.is_true(ds_body, "Ready"):
-            why = (lookups.condition(ds_body, "Ready") or {}).get("message") or "not validated yet"
-            return Outcome([ok, Cond("Ready", "False", "DatasetNotReady", f"Dataset {spec.dataset_ref.name!r}: {why}")],
-                           depends_on=deps)
-        if fs_body is not None and not lookups.is_true(fs_body, "Ready"):
-            why = (lookups.condition(fs_body, "Ready") or {}).get("message") or "not ready"
-            return Outcome([ok, Cond("Ready", "False", "FeatureSetNotReady",
-                                     f"FeatureSet {spec.feature_set_ref.name!r}: {why}")],  # type: ignore[union-attr]
-                           depends_on=deps)
+        inputs = self._inputs(spec, body, ctx, ns)
+        if isinstance(inputs, Outcome):
+            return inputs
+        deps, ok, data, fs_body = inputs.deps, inputs.ok, inputs.data, inputs.fs_body
         digest = data.digest
-        if spec.dataset_ref.digest and spec.dataset_ref.digest != digest:
-            out = failed("DigestMismatch", f"spec.datasetRef.digest pins {spec.dataset_ref.digest} but Dataset "
-                         f"{spec.dataset_ref.name!r} now has {digest}; not training on different data")
-            out.depends_on = deps
-            return out
-        try:
-            model = parse_spec("Model", model_body or {})
-            dataset = parse_spec("Dataset", ds_body or {})
-            features = parse_spec("FeatureSet", fs_body) if fs_body is not None else None
-        except InvalidSpecError as e:
-            return Outcome([ok, Cond("Ready", "False", "ReferenceInvalid", str(e))], depends_on=deps)
-        assert isinstance(model, ModelSpec)
-        assert isinstance(dataset, DatasetSpec)
-        assert features is None or isinstance(features, FeatureSetSpec)
+        model, dataset, features = inputs.model, inputs.dataset, inputs.features
         # checked before the first Job only: afterwards the Job exists and says what it needs
         fresh = not (body.get("status") or {}).get("jobName")
         if fresh and (problem := self._storage_missing(ctx, ns)) is not None:
-            return Outcome([ok, problem], depends_on=deps, requeue_after=ctx.config.missing_reference_retry_seconds)
+            return waiting(ctx, [ok, problem], deps)
         store = lookups.storage(ctx)
         owner = Owner.from_body(self.kind, body)
         jname = job_name(name)
@@ -271,25 +255,14 @@ class TrainingJobController:
                 [ok, Cond("Succeeded", "True", "Trained", f"produced ModelVersion {mv_name}"),
                  Cond("Failed", "False", "Trained", ""), Cond("Running", "False", "Completed", ""),
                  Cond("Ready", "True", "Trained", f"version {version} of Model {spec.model_ref.name!r}")],
-                fields={**base, "completedAt": js.get("completionTime") or now_rfc3339(),
+                fields={**base, "completedAt": js.get("completionTime") or rfc3339(),
                         "metrics": {k: v for k, v in metrics.items() if not k.startswith("cv_")} or None,
                         "cvMetrics": {k.removeprefix("cv_"): v for k, v in metrics.items() if k.startswith("cv_")}
                         or None,
                         "producedVersion": version, "modelVersionName": mv_name},
                 depends_on=deps, events=[*events, ("Normal", "VersionCreated", f"ModelVersion {mv_name} created")])
         if "Failed" in done:
-            cond = done["Failed"]
-            pods = children.pods_of_job(ctx, jname, ns)
-            code, message = children.termination_message(pods[-1]) if pods else (None, "")
-            if cond.get("reason") == "DeadlineExceeded":
-                reason = "DeadlineExceeded"
-                message = f"the run exceeded its deadline ({spec.deadline}); " + (message or cond.get("message", ""))
-            elif code == PERMANENT_EXIT_CODE:
-                reason = "InvalidTrainingInput"
-            else:
-                reason = "TrainerCrashed" if code is not None else str(cond.get("reason") or "JobFailed")
-            out = failed(reason, message or str(cond.get("message") or "the training Job failed"),
-                         **({"exitCode": code} if code is not None else {}))
+            out = self._job_failed(spec, ctx, jname, ns, done["Failed"])
             out.fields.update(base)
             out.depends_on = deps
             return out
@@ -299,6 +272,63 @@ class TrainingJobController:
             base["progress"] = {**(base.get("progress") or {}), "message": line}
         return Outcome([ok, running, Cond("Ready", "False", "Training", running.message)], fields=base,
                        depends_on=deps, events=events, requeue_after=10.0)
+
+    def _inputs(self, spec: TrainingJobSpec, body: dict[str, Any], ctx: OperatorContext, ns: str) -> Inputs | Outcome:
+        """The Model, Dataset and FeatureSet the run trains from, each existing, ready and parsed; an Outcome that
+        waits or fails otherwise."""
+        refs = {"Model": (spec.model_ref.name, "spec.modelRef"), "Dataset": (spec.dataset_ref.name, "spec.datasetRef")}
+        if spec.feature_set_ref is not None:
+            refs["FeatureSet"] = (spec.feature_set_ref.name, "spec.featureSetRef")
+        deps = {ObjKey(kind, ns, n) for kind, (n, _) in refs.items()}
+        for kind, (ref_name, field) in refs.items():
+            if lookups.get(ctx, kind, ns, ref_name) is None:
+                return missing_reference(ctx, kind, ref_name, namespace=ns, field_path=field, depends_on=deps)
+        model_body = lookups.get(ctx, "Model", ns, spec.model_ref.name)
+        ds_body = lookups.get(ctx, "Dataset", ns, spec.dataset_ref.name)
+        fs_body = lookups.get(ctx, "FeatureSet", ns, spec.feature_set_ref.name) if spec.feature_set_ref else None
+        ok = lookups.resolved()
+        data = pinned_data(body, ds_body)
+        if not data.pinned and not lookups.is_true(ds_body, "Ready"):  # a pinned run needs only its snapshot
+            why = (lookups.condition(ds_body, "Ready") or {}).get("message") or "not validated yet"
+            return Outcome([ok, Cond("Ready", "False", "DatasetNotReady", f"Dataset {spec.dataset_ref.name!r}: {why}")],
+                           depends_on=deps)
+        if fs_body is not None and not lookups.is_true(fs_body, "Ready"):
+            why = (lookups.condition(fs_body, "Ready") or {}).get("message") or "not ready"
+            return Outcome([ok, Cond("Ready", "False", "FeatureSetNotReady",
+                                     f"FeatureSet {spec.feature_set_ref.name!r}: {why}")],  # type: ignore[union-attr]
+                           depends_on=deps)
+        digest = data.digest
+        if spec.dataset_ref.digest and spec.dataset_ref.digest != digest:
+            out = failed("DigestMismatch", f"spec.datasetRef.digest pins {spec.dataset_ref.digest} but Dataset "
+                         f"{spec.dataset_ref.name!r} now has {digest}; not training on different data")
+            out.depends_on = deps
+            return out
+        try:
+            model = parse_spec("Model", model_body or {})
+            dataset = parse_spec("Dataset", ds_body or {})
+            features = parse_spec("FeatureSet", fs_body) if fs_body is not None else None
+        except InvalidSpecError as e:
+            return Outcome([ok, Cond("Ready", "False", "ReferenceInvalid", str(e))], depends_on=deps)
+        assert isinstance(model, ModelSpec)
+        assert isinstance(dataset, DatasetSpec)
+        assert features is None or isinstance(features, FeatureSetSpec)
+        return Inputs(deps, ok, data, fs_body, model, dataset, features)
+
+    @staticmethod
+    def _job_failed(spec: TrainingJobSpec, ctx: OperatorContext, jname: str, ns: str, cond: dict[str, Any]
+                    ) -> Outcome:
+        """Failed, with the trainer's own reason: its exit code and last words, or the Job's deadline."""
+        pods = children.pods_of_job(ctx, jname, ns)
+        code, message = children.termination_message(pods[-1]) if pods else (None, "")
+        if cond.get("reason") == "DeadlineExceeded":
+            reason = "DeadlineExceeded"
+            message = f"the run exceeded its deadline ({spec.deadline}); " + (message or cond.get("message", ""))
+        elif code == PERMANENT_EXIT_CODE:
+            reason = "InvalidTrainingInput"
+        else:
+            reason = "TrainerCrashed" if code is not None else str(cond.get("reason") or "JobFailed")
+        return failed(reason, message or str(cond.get("message") or "the training Job failed"),
+                      **({"exitCode": code} if code is not None else {}))
 
     def _storage_missing(self, ctx: OperatorContext, ns: str) -> Cond | None:
         """lookups.storage_missing, reading the claim at most once per STORAGE_SEEN_SECONDS per namespace once

@@ -62,27 +62,8 @@ def _resolve(ref: str, defs: dict[str, Any], path: str, stack: tuple[str, ...]) 
     return defs[name], name
 
 
-def _walk(node: dict[str, Any], defs: dict[str, Any], path: str, stack: tuple[str, ...]) -> dict[str, Any]:
-    node = dict(node)
-    if "$ref" in node:
-        target, name = _resolve(node.pop("$ref"), defs, path, stack)
-        resolved = _walk(target, defs, path, (*stack, name))
-        overrides = _walk(node, defs, path, stack) if node else {}
-        return _merge(resolved, overrides)
-    if "anyOf" in node:
-        return _any_of(node, defs, path, stack)
-    if "allOf" in node:
-        parts = node.pop("allOf")
-        if len(parts) != 1:
-            raise SchemaError(f"{path}: allOf with {len(parts)} parts is not supported")
-        return _merge(_walk(parts[0], defs, path, stack), _walk(node, defs, path, stack) if node else {})
-    if "const" in node:
-        node["enum"] = [node.pop("const")]
-    if "patternProperties" in node:  # a map with constrained keys: keep the value type, keys are checked by pydantic
-        values = list(node.pop("patternProperties").values())
-        if len(values) != 1 or ("additionalProperties" in node and node["additionalProperties"] is not False):
-            raise SchemaError(f"{path}: patternProperties must have exactly one pattern")
-        node["additionalProperties"] = values[0]
+def _keywords(node: dict[str, Any], defs: dict[str, Any], path: str, stack: tuple[str, ...]) -> dict[str, Any]:
+    """The keywords of one (already normalised) node, each checked and its sub-schemas walked."""
     out: dict[str, Any] = {}
     for key, value in node.items():
         if key in DROPPED_KEYWORDS:
@@ -106,6 +87,31 @@ def _walk(node: dict[str, Any], defs: dict[str, Any], path: str, stack: tuple[st
             out[key] = _walk(value, defs, f"{path}{{}}", stack)
         else:
             out[key] = value
+    return out
+
+
+def _walk(node: dict[str, Any], defs: dict[str, Any], path: str, stack: tuple[str, ...]) -> dict[str, Any]:
+    node = dict(node)
+    if "$ref" in node:
+        target, name = _resolve(node.pop("$ref"), defs, path, stack)
+        resolved = _walk(target, defs, path, (*stack, name))
+        overrides = _walk(node, defs, path, stack) if node else {}
+        return _merge(resolved, overrides)
+    if "anyOf" in node:
+        return _any_of(node, defs, path, stack)
+    if "allOf" in node:
+        parts = node.pop("allOf")
+        if len(parts) != 1:
+            raise SchemaError(f"{path}: allOf with {len(parts)} parts is not supported")
+        return _merge(_walk(parts[0], defs, path, stack), _walk(node, defs, path, stack) if node else {})
+    if "const" in node:
+        node["enum"] = [node.pop("const")]
+    if "patternProperties" in node:  # a map with constrained keys: keep the value type, keys are checked by pydantic
+        values = list(node.pop("patternProperties").values())
+        if len(values) != 1 or ("additionalProperties" in node and node["additionalProperties"] is not False):
+            raise SchemaError(f"{path}: patternProperties must have exactly one pattern")
+        node["additionalProperties"] = values[0]
+    out = _keywords(node, defs, path, stack)
     if "enum" in out and "type" not in out:
         out["type"] = _enum_type(out["enum"], path)
     if "properties" in out and "type" not in out:

@@ -100,16 +100,21 @@ def fetch(ip: str, timeout: float = SCRAPE_TIMEOUT_SECONDS) -> str:
         return str(r.read().decode())
 
 
-def scrape(targets: Iterable[Target], version: int, clock: Callable[[], float] = time.monotonic,
-           get: Callable[[str], str] = fetch) -> Scrape:
+def scrape(targets: Iterable[Target], version: int, clock: Callable[[], float] | None = None,
+           get: Callable[[str], str] | None = None) -> Scrape:
     """The request/latency/feedback counters of every pod (see :func:`scrape_with_bins` for drift too)."""
     return scrape_with_bins(targets, version, clock, get)[0]
 
 
-def scrape_with_bins(targets: Iterable[Target], version: int, clock: Callable[[], float] = time.monotonic,
-                     get: Callable[[str], str] = fetch) -> tuple[Scrape, DriftScrape]:
+def scrape_with_bins(targets: Iterable[Target], version: int, clock: Callable[[], float] | None = None,
+                     get: Callable[[str], str] | None = None) -> tuple[Scrape, DriftScrape]:
     """One read of every pod's /metrics, as the rollout counters and the drift counters (same pods, same moment,
-    same unreachable list). Per-pod window counts: :func:`herder.policy.drift.window_counts`."""
+    same unreachable list). Per-pod window counts: :func:`herder.policy.drift.window_counts`.
+
+    ``clock`` and ``get`` default to ``time.monotonic`` and :func:`fetch`, looked up when called (so a test can
+    replace them for the whole operator)."""
+    clock = clock or time.monotonic
+    get = get or fetch
     pods: dict[str, Counters] = {}
     bins: dict[str, BinCounts] = {}
     unreachable: list[str] = []

@@ -28,6 +28,7 @@ from typing import Any, Literal
 from herder.api.common import duration_seconds
 from herder.api.model import Retraining
 from herder.policy.schedule import latest_at_or_before, next_after
+from herder.policy.timestamps import rfc3339
 
 Trigger = Literal["Manual", "Schedule", "Metric", "Data"]
 Action = Literal["Start", "Wait", "Refuse", "AwaitApproval", "Idle"]
@@ -39,10 +40,6 @@ METRIC_REASONS = {"FeatureDriftPSI": "DriftDetected", "FeatureDriftJensenShannon
                   "PredictionDriftPSI": "PredictionDriftDetected", "Accuracy": "AccuracyDropped",
                   "MeanAbsoluteError": "ErrorIncreased"}
 """History reason of a retrain started by a breach of each builtin metric (others: MetricBreached)."""
-
-
-def rfc3339(t: dt.datetime) -> str:
-    return t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def parse_time(s: str) -> dt.datetime:

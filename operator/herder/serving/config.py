@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -159,6 +159,33 @@ def _number(text: str | None, name: str, kind: type[int] | type[float], lo: floa
     return value
 
 
+def _numbers(text: Callable[[str], str | None]) -> dict[str, Any]:
+    """The numeric settings that were given, each checked against its range."""
+    values: dict[str, Any] = {}
+    ints = {
+        "port": (0, 65535),
+        "max_batch_size": (1, 65536),
+        "max_body_bytes": (1, 2**40),
+        "max_concurrency": (1, 1_000_000),
+        "feedback_window": (0, 10_000_000),
+    }
+    for dest, (lo, hi) in ints.items():
+        if (n := _number(text(dest), "--" + dest.replace("_", "-"), int, lo, hi)) is not None:
+            values[dest] = n
+    floats = {
+        "max_batch_wait_ms": (0.0, 10_000.0),
+        "payload_log_sample_rate": (0.0, 1.0),
+        "drain_seconds": (0.0, 3600.0),
+        "graceful_timeout_seconds": (0.0, 3600.0),
+        "inject_error_rate": (0.0, 1.0),
+        "inject_latency_ms": (0.0, 60_000.0),
+    }
+    for dest, (flo, fhi) in floats.items():
+        if (x := _number(text(dest), "--" + dest.replace("_", "-"), float, flo, fhi)) is not None:
+            values[dest] = x
+    return values
+
+
 def parse_config(argv: Sequence[str], env: Mapping[str, str]) -> ServeConfig:
     """Combine flags and environment into a validated ServeConfig."""
     ns = build_parser().parse_args(list(argv))
@@ -201,27 +228,7 @@ def parse_config(argv: Sequence[str], env: Mapping[str, str]) -> ServeConfig:
     for dest in ("cache_dir", "payload_log"):
         if v := text(dest):
             values[dest] = Path(v)
-    ints = {
-        "port": (0, 65535),
-        "max_batch_size": (1, 65536),
-        "max_body_bytes": (1, 2**40),
-        "max_concurrency": (1, 1_000_000),
-        "feedback_window": (0, 10_000_000),
-    }
-    for dest, (lo, hi) in ints.items():
-        if (n := _number(text(dest), "--" + dest.replace("_", "-"), int, lo, hi)) is not None:
-            values[dest] = n
-    floats = {
-        "max_batch_wait_ms": (0.0, 10_000.0),
-        "payload_log_sample_rate": (0.0, 1.0),
-        "drain_seconds": (0.0, 3600.0),
-        "graceful_timeout_seconds": (0.0, 3600.0),
-        "inject_error_rate": (0.0, 1.0),
-        "inject_latency_ms": (0.0, 60_000.0),
-    }
-    for dest, (flo, fhi) in floats.items():
-        if (x := _number(text(dest), "--" + dest.replace("_", "-"), float, flo, fhi)) is not None:
-            values[dest] = x
+    values.update(_numbers(text))
     config = ServeConfig(model_uri=model_uri, **values)
     if config.format is not ArtifactFormat.SKOPS and not config.sha256:
         raise ConfigError(f"--format {config.format.value} requires --sha256 (pickle is only loaded pinned)")

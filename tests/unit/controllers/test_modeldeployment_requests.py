@@ -4,7 +4,8 @@ that can never be measured are named up front with their field path."""
 from __future__ import annotations
 
 from herder.api.common import MetricCheck
-from herder.controllers.modeldeployment import Requests, check_problems, pending_requests
+from herder.controllers.modeldeployment import check_problems
+from herder.policy.deployment import Requests, pending_requests
 
 
 def meta(**annotations: str) -> dict[str, object]:

@@ -4,31 +4,14 @@ tests/integration/test_operator.py)."""
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import cast
 
 from herder.controllers.config import OperatorConfig
 from herder.controllers.context import Clients, OperatorContext
 from herder.controllers.dataset import DatasetController
 from herder.controllers.metrics import OperatorMetrics
 from herder.controllers.scaffold import reconcile_object
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, tuple[Any, ...]]] = []
-
-    def __getattr__(self, name: str) -> Any:
-        def record(*args: Any, **_: Any) -> dict[str, Any]:
-            self.calls.append((name, args))
-            return {}
-        return record
-
-
-class FakeClients:
-    def __init__(self) -> None:
-        self.custom = Recorder()
-        self.core = Recorder()
-
+from tests.unit.controllers.fake_cluster import FakeClients
 
 BAD = {"apiVersion": "herder.dev/v1alpha1", "kind": "Dataset",
        "metadata": {"name": "d", "namespace": "ns", "uid": "u", "generation": 3},
