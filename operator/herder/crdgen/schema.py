@@ -20,7 +20,9 @@ Anything else outside the CRD dialect raises, so a new pydantic construct cannot
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 ALLOWED_KEYWORDS = frozenset({
@@ -32,6 +34,7 @@ ALLOWED_KEYWORDS = frozenset({
 })
 DROPPED_KEYWORDS = frozenset({"title", "propertyNames", "$defs"})
 NULL = {"type": "null"}
+CEL = "x-kubernetes-validations"
 
 
 class SchemaError(ValueError):
@@ -44,10 +47,37 @@ def clean_description(text: str) -> str:
     return "\n\n".join(" ".join(line.strip() for line in p.splitlines()) for p in paragraphs)
 
 
-def to_structural(schema: dict[str, Any]) -> dict[str, Any]:
-    """The structural form of a pydantic ``model_json_schema()`` (its ``$defs`` are inlined)."""
+PatternRule = Callable[[str], "dict[str, Any] | None"]
+"""A pattern -> the CEL rule that replaces it (or None to keep the plain ``pattern``)."""
+
+
+def to_structural(schema: dict[str, Any], pattern_rule: PatternRule | None = None) -> dict[str, Any]:
+    """The structural form of a pydantic ``model_json_schema()`` (its ``$defs`` are inlined).
+
+    With ``pattern_rule``, a ``pattern`` it knows becomes that CEL rule instead: the API server prints a failed
+    pattern as the raw regex, while a rule's messageExpression can say what is expected and show the bad value.
+    Defaults are appended to descriptions ("Defaults to 30s."), so ``kubectl explain`` shows them."""
     defs = schema.get("$defs", {})
-    return _walk(schema, defs, path="", stack=())
+    out = _walk(schema, defs, path="", stack=())
+    for _, node in iter_nodes(out):
+        _describe_default(node)
+        if pattern_rule is not None and "pattern" in node:
+            replacement = pattern_rule(node["pattern"])
+            if replacement is not None:
+                del node["pattern"]
+                node[CEL] = [replacement, *node.get(CEL, [])]
+    return out
+
+
+def _describe_default(node: dict[str, Any]) -> None:
+    if "default" not in node:
+        return
+    value = node["default"]
+    shown = json.dumps(value) if isinstance(value, dict | list | bool) else str(value)
+    sentence = f"Defaults to {shown}."
+    text = node.get("description", "")
+    if sentence not in text:
+        node["description"] = f"{text} {sentence}".strip()
 
 
 def _resolve(ref: str, defs: dict[str, Any], path: str, stack: tuple[str, ...]) -> tuple[dict[str, Any], str]:
@@ -159,7 +189,7 @@ def _any_of(node: dict[str, Any], defs: dict[str, Any], path: str, stack: tuple[
         for key in ("pattern", "maxLength"):  # string constraints apply only to string values
             if key in string:
                 out[key] = string[key]
-        for key in ("description", "default"):
+        for key in ("description", "default", CEL):
             if key in merged:
                 out[key] = merged[key]
         return _ordered(out)

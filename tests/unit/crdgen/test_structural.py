@@ -171,7 +171,8 @@ def test_every_cel_rule_has_a_message() -> None:
             assert set(r) <= {"rule", "message", "messageExpression", "reason", "fieldPath", "optionalOldSelf"}
 
 
-CEL_METHODS = {"map", "all", "exists", "exists_one", "filter", "size", "isSorted", "matches", "metadata"}
+CEL_METHODS = {"map", "all", "exists", "exists_one", "filter", "size", "isSorted", "matches", "metadata", "lowerAscii",
+               "transformList"}
 
 
 @pytest.mark.parametrize("kind", KIND_NAMES)
