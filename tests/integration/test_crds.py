@@ -79,6 +79,7 @@ def test_kubectl_explain_shows_field_docs(installed: LocalCluster) -> None:
     assert "Percent of traffic sent to the new version during this step." in weight
     estimator = explain("trainingjob.spec.estimator.class")
     assert "allowlist" in estimator
+    assert "Defaults to 30s." in explain("modeldeployment.spec.analysis.interval")  # defaults are in the docs
 
 
 @pytest.mark.parametrize("path", EXAMPLE_FILES, ids=lambda p: p.name)

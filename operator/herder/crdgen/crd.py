@@ -40,7 +40,8 @@ def object_schema(info: KindInfo) -> dict[str, Any]:
         "properties": {
             "apiVersion": {"type": "string", "description": "APIVersion of this object: herder.dev/v1alpha1."},
             "kind": {"type": "string", "description": f"Kind of this object: {info.kind}."},
-            "metadata": {"type": "object"},
+            # name declared so that the object-level rules on it can point there (fieldPath), not at "<nil>"
+            "metadata": {"type": "object", "properties": {"name": {"type": "string"}}},
             "spec": spec_schema(info),
             "status": status_schema(info),
         },

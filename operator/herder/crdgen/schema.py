@@ -8,7 +8,8 @@ a subset of JSON Schema keywords. This walk:
   ``nullable: true``: for a non-nullable field the API server prunes an explicit ``null`` before validation, which
   matches the models (``None`` means "absent"), whereas a stored ``null`` would make every ``has(self.x)`` CEL
   rule true for a field the user meant to leave out;
-- keeps ``anyOf: [integer, string]`` only under ``x-kubernetes-int-or-string: true`` (the one allowed form);
+- turns ``anyOf: [integer, string]`` into ``x-kubernetes-int-or-string: true`` alone (the branches are optional
+  there, and with them a float is refused twice, once as "<nil>: must validate at least one schema (anyOf)");
 - drops ``title``, ``additionalProperties: false`` (pruning does that job) and ``default: null``; keeps real
   defaults (the models set a non-None default only where the API server should apply it);
 - turns ``patternProperties`` (a ``dict`` with constrained keys) into ``additionalProperties`` and drops
@@ -185,7 +186,7 @@ def _any_of(node: dict[str, Any], defs: dict[str, Any], path: str, stack: tuple[
     if {b.get("type") for b in flat} == {"integer", "string"} and len(flat) == 2:
         merged = {**extras, **rest}
         string = next(b for b in flat if b.get("type") == "string")
-        out: dict[str, Any] = {"anyOf": [{"type": "integer"}, {"type": "string"}], "x-kubernetes-int-or-string": True}
+        out: dict[str, Any] = {"x-kubernetes-int-or-string": True}
         for key in ("pattern", "maxLength"):  # string constraints apply only to string values
             if key in string:
                 out[key] = string[key]
