@@ -74,7 +74,10 @@ def _describe_default(node: dict[str, Any]) -> None:
     if "default" not in node:
         return
     value = node["default"]
-    shown = json.dumps(value) if isinstance(value, dict | list | bool) else str(value)
+    # words and durations bare; numbers written as strings ("0.2") and punctuation quoted, as they are written
+    plain = isinstance(value, int) or (isinstance(value, str) and re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._/-]*", value)
+                                       and not re.fullmatch(r"[0-9.]+", value))
+    shown = str(value) if plain and not isinstance(value, bool) else json.dumps(value)
     sentence = f"Defaults to {shown}."
     text = node.get("description", "")
     if sentence not in text:
