@@ -79,6 +79,7 @@ def test_kubectl_explain_shows_field_docs(installed: LocalCluster) -> None:
     assert "Percent of traffic sent to the new version during this step." in weight
     estimator = explain("trainingjob.spec.estimator.class")
     assert "allowlist" in estimator
+    assert "Defaults to 30s." in explain("modeldeployment.spec.analysis.interval")  # defaults are in the docs
 
 
 @pytest.mark.parametrize("path", EXAMPLE_FILES, ids=lambda p: p.name)
@@ -164,6 +165,10 @@ def test_printer_columns_short_names_and_category(ns: str, installed: LocalClust
         installed.kubectl("get", short, "-n", ns)
 
 
+CEL_INTERNALS = ("no such overload", "no matching overload", "no such key", "failed to evaluate",
+                 "conversion error", "type conversion", "cost budget")
+
+
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
 def test_invalid_manifest_is_rejected_with_the_field_path(shared_ns: str, installed: LocalCluster, case: Case) -> None:
     ns = shared_ns
@@ -172,6 +177,10 @@ def test_invalid_manifest_is_rejected_with_the_field_path(shared_ns: str, instal
     assert r.returncode != 0, f"{case.id}: accepted\n{r.stdout}"
     assert "is invalid" in r.stderr, r.stderr
     assert case.path in r.stderr, f"{case.id}: expected {case.path!r} in\n{r.stderr}"
+    for text in case.expect:  # the bad value and a hint of what is right
+        assert text in r.stderr, f"{case.id}: expected {text!r} in\n{r.stderr}"
+    for leak in CEL_INTERNALS:  # a rule's own failure (a conversion, a missing key) is not a message for users
+        assert leak not in r.stderr, f"{case.id}: CEL runtime error in\n{r.stderr}"
     plural = KINDS[case.kind].plural
     got = installed.kubectl("get", plural, body["metadata"]["name"], "-n", ns, check=False)
     assert got.returncode != 0 and "NotFound" in got.stderr, f"{case.id}: object exists\n{got.stdout}"

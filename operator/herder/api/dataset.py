@@ -18,6 +18,7 @@ from herder.api.common import (
     Uri,
     WireModel,
     check_min_max,
+    min_max_rule,
     rule,
     rules,
 )
@@ -42,7 +43,7 @@ class DatasetSource(WireModel):
 
     model_config = ConfigDict(json_schema_extra=rules(
         rule("!has(self.csv) || self.format == 'csv'", "csv options are only allowed with format csv",
-             value="'format ' + self.format", field_path=".csv"),
+             value="'format ' + self.format", hint="remove csv, or set format: csv", field_path=".csv"),
     ))
 
     uri: Uri
@@ -58,7 +59,8 @@ class DatasetSource(WireModel):
     @model_validator(mode="after")
     def _csv_only_for_csv(self) -> DatasetSource:
         if self.csv is not None and self.format != "csv":
-            raise ValueError("csv options are only allowed with format csv")
+            raise ValueError(f"csv options are only allowed with format csv (got format {self.format}); remove csv, "
+                             "or set format: csv")
         return self
 
 
@@ -66,13 +68,14 @@ class Column(WireModel):
     """One declared column: its type and the values it may hold."""
 
     model_config = ConfigDict(json_schema_extra=rules(
-        rule("!has(self.min) || !has(self.max) || double(self.min) <= double(self.max)",
-             "min must not be greater than max", value="self.min + ' > ' + self.max"),
+        min_max_rule(hint='e.g. {min: "0", max: "10"}'),
         rule("!has(self.categories) || self.type in ['categorical', 'string', 'integer']",
-             "categories are only allowed for categorical, string or integer columns", value="'type ' + self.type",
+             "categories are only allowed for categorical, string or integer columns",
+             value="'type ' + self.type + ' in column ' + self.name", hint="use type categorical, or remove categories",
              field_path=".categories"),
         rule("!(has(self.min) || has(self.max)) || self.type in ['integer', 'float']",
-             "min/max are only allowed for integer or float columns", value="'type ' + self.type"),
+             "min/max are only allowed for integer or float columns",
+             value="'type ' + self.type + ' in column ' + self.name", hint="use type float, or remove min and max"),
     ))
 
     name: ColumnName
@@ -92,11 +95,13 @@ class Column(WireModel):
 
     @model_validator(mode="after")
     def _bounds(self) -> Column:
-        check_min_max(self.min, self.max)
+        check_min_max(self.min, self.max, hint='e.g. {min: "0", max: "10"}')
         if self.categories is not None and self.type not in ("categorical", "string", "integer"):
-            raise ValueError("categories are only allowed for categorical, string or integer columns")
+            raise ValueError(f"categories are only allowed for categorical, string or integer columns (got type "
+                             f"{self.type} in column {self.name}); use type categorical, or remove categories")
         if (self.min is not None or self.max is not None) and self.type not in ("integer", "float"):
-            raise ValueError("min/max are only allowed for integer or float columns")
+            raise ValueError(f"min/max are only allowed for integer or float columns (got type {self.type} in "
+                             f"column {self.name}); use type float, or remove min and max")
         return self
 
 
@@ -105,7 +110,11 @@ class DatasetSchema(WireModel):
 
     model_config = ConfigDict(json_schema_extra=rules(
         rule("!has(self.target) || self.columns.exists(c, c.name == self.target)",
-             "target must be one of the declared columns", value="self.target", field_path=".target"),
+             "target must be one of the declared columns",
+             value="self.target + '; declared: ' + self.columns[0].name + (size(self.columns) > 1 ? ', ' + "
+                   "self.columns[1].name : '') + (size(self.columns) > 2 ? ', ' + self.columns[2].name : '') + "
+                   "(size(self.columns) > 3 ? ', ...' : '')",
+             hint="name the label column, or declare it under columns", field_path=".target"),
     ))
 
     columns: Annotated[list[Column], Field(min_length=1, max_length=512, json_schema_extra={
@@ -122,7 +131,9 @@ class DatasetSchema(WireModel):
         if dupes:
             raise ValueError(f"duplicate column names: {', '.join(dupes)}")
         if self.target is not None and self.target not in names:
-            raise ValueError(f"target {self.target!r} is not a declared column")
+            declared = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+            raise ValueError(f"target must be one of the declared columns (got {self.target}; declared: "
+                             f"{declared}); name the label column, or declare it under columns")
         return self
 
 

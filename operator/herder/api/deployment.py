@@ -10,19 +10,25 @@ from typing import Annotated, Literal
 from pydantic import ConfigDict, Field, StringConstraints, model_validator
 
 from herder.api.common import (
+    PATH_PREFIX_PATTERN,
     Conditions,
     Duration,
     Fraction,
+    Hostname,
     LabelName,
     Message,
     MetricChecks,
     MetricValues,
     Name,
+    PositiveDuration,
     Reason,
     Resources,
     Time,
     WireModel,
+    cel_first_index,
+    cel_int,
     exactly_one_of,
+    one_of_message,
     rule,
     rules,
 )
@@ -33,12 +39,18 @@ TrafficRoutingType = Literal["Replicas", "GatewayAPI"]
 BreachAction = Literal["Rollback", "Alert"]
 
 MAX_CANARY_STEPS = 20
+SELECTOR_HINT = "e.g. {name: iris, alias: production} or {name: iris, version: 3}"
+AUTOSCALING_HINT = "e.g. minReplicas 2, maxReplicas 10"
+CANARY_HINT = "e.g. weights 10, 25, 50, 100"
+STRATEGY_HINT = "e.g. {type: Canary, canary: {steps: [{weight: 10}]}} or {type: BlueGreen, blueGreen: {}}"
+ROUTING_HINT = "e.g. {type: GatewayAPI, gatewayAPI: {parentRefs: [{name: gateway}]}} or {type: Replicas}"
+SCALING_HINT = "autoscaling sets the replica count: remove replicas, or remove autoscaling"
 
 
 class ModelSelector(WireModel):
     """Which version to serve: a fixed version number, or whatever an alias of the Model points at."""
 
-    model_config = ConfigDict(json_schema_extra=rules(exactly_one_of("version", "alias")))
+    model_config = ConfigDict(json_schema_extra=rules(exactly_one_of("version", "alias", hint=SELECTOR_HINT)))
 
     name: Name
     """Name of the Model (same namespace)."""
@@ -50,7 +62,8 @@ class ModelSelector(WireModel):
     @model_validator(mode="after")
     def _one(self) -> ModelSelector:
         if (self.version is None) == (self.alias is None):
-            raise ValueError("exactly one of version, alias must be set")
+            given = [n for n, v in (("version", self.version), ("alias", self.alias)) if v is not None]
+            raise ValueError(one_of_message(("version", "alias"), given, SELECTOR_HINT))
         return self
 
 
@@ -59,7 +72,8 @@ class Autoscaling(WireModel):
 
     model_config = ConfigDict(json_schema_extra=rules(
         rule("self.minReplicas <= self.maxReplicas", "minReplicas must not exceed maxReplicas",
-             field_path=".minReplicas"),
+             value=f"'minReplicas ' + {cel_int('self.minReplicas', 4)} + ' > maxReplicas ' + "
+                   f"{cel_int('self.maxReplicas', 4)}", hint=AUTOSCALING_HINT, field_path=".minReplicas"),
     ))
 
     min_replicas: Annotated[int, Field(ge=1, le=1000)] = 1
@@ -72,7 +86,8 @@ class Autoscaling(WireModel):
     @model_validator(mode="after")
     def _range(self) -> Autoscaling:
         if self.min_replicas > self.max_replicas:
-            raise ValueError(f"minReplicas {self.min_replicas} exceeds maxReplicas {self.max_replicas}")
+            raise ValueError(f"minReplicas must not exceed maxReplicas (got minReplicas {self.min_replicas} > "
+                             f"maxReplicas {self.max_replicas}); {AUTOSCALING_HINT}")
         return self
 
 
@@ -86,20 +101,30 @@ class CanaryStep(WireModel):
     the slowest metric when omitted."""
 
 
+_DROP = cel_first_index("self", "s", "i > 0 && s.weight <= self[i - 1].weight")
+"""CEL: the index of the first canary step whose weight is not above the one before."""
+
+
 class Canary(WireModel):
     """Progressive rollout in weighted steps; after the last step the new version becomes stable."""
 
     steps: Annotated[list[CanaryStep], Field(min_length=1, max_length=MAX_CANARY_STEPS, json_schema_extra=rules(
         rule("self.map(s, s.weight).isSorted() && self.all(s, self.exists_one(t, t.weight == s.weight))",
-             "canary step weights must be strictly increasing"),
+             "canary step weights must be strictly increasing",
+             value=f"'weight ' + {cel_int(f'self[{_DROP}].weight', 3)} + ' after ' + "
+                   f"{cel_int(f'self[{_DROP} - 1].weight', 3)} + ' at steps[' + {cel_int(_DROP, 2)} + ']'",
+             hint=CANARY_HINT),
     ))]
     """Steps with strictly increasing weights (each at most 100)."""
 
     @model_validator(mode="after")
     def _increasing(self) -> Canary:
         weights = [s.weight for s in self.steps]
-        if any(b <= a for a, b in itertools.pairwise(weights)):
-            raise ValueError(f"canary step weights must be strictly increasing, got {weights}")
+        drops = [i for i, (a, b) in enumerate(itertools.pairwise(weights), start=1) if b <= a]
+        if drops:  # the first, like the CEL message
+            i = drops[0]
+            raise ValueError(f"canary step weights must be strictly increasing (got weight {weights[i]} after "
+                             f"{weights[i - 1]} at steps[{i}]); {CANARY_HINT}")
         return self
 
 
@@ -121,7 +146,10 @@ class Strategy(WireModel):
         rule("self.type == 'Canary' ? (has(self.canary) && !has(self.blueGreen)) : "
              "(has(self.blueGreen) && !has(self.canary))",
              "type Canary needs canary (and no blueGreen); type BlueGreen needs blueGreen (and no canary)",
-             value="'type ' + self.type"),
+             value="'type ' + self.type + (has(self.canary) ? ' with canary' : '') + "
+                   "(has(self.blueGreen) ? ' with blueGreen' : '') + "
+                   "(!has(self.canary) && !has(self.blueGreen) ? ' with neither' : '')",
+             hint=STRATEGY_HINT),
     ))
 
     type: StrategyType = "Canary"
@@ -135,8 +163,10 @@ class Strategy(WireModel):
     def _matches_type(self) -> Strategy:
         want_canary = self.type == "Canary"
         if want_canary != (self.canary is not None) or want_canary == (self.blue_green is not None):
+            given = [n for n, v in (("canary", self.canary), ("blueGreen", self.blue_green)) if v is not None]
             raise ValueError("type Canary needs canary (and no blueGreen); type BlueGreen needs blueGreen "
-                             "(and no canary)")
+                             f"(and no canary) (got type {self.type} with {' and '.join(given) or 'neither'}); "
+                             f"{STRATEGY_HINT}")
         return self
 
 
@@ -156,9 +186,9 @@ class GatewayAPI(WireModel):
 
     parent_refs: Annotated[list[ParentRef], Field(min_length=1, max_length=16)]
     """Gateways to attach the HTTPRoute to."""
-    hostnames: Annotated[list[Annotated[str, StringConstraints(max_length=253)]], Field(max_length=16)] | None = None
-    """Hostnames the route matches."""
-    path_prefix: Annotated[str, StringConstraints(pattern=r"^/", max_length=1024)] | None = None
+    hostnames: Annotated[list[Hostname], Field(max_length=16)] | None = None
+    """Hostnames the route matches, e.g. models.example.com or *.example.com."""
+    path_prefix: Annotated[str, StringConstraints(pattern=PATH_PREFIX_PATTERN, max_length=1024)] | None = None
     """Path prefix the route matches; / when omitted."""
 
 
@@ -167,7 +197,9 @@ class TrafficRouting(WireModel):
 
     model_config = ConfigDict(json_schema_extra=rules(
         rule("self.type == 'GatewayAPI' ? has(self.gatewayAPI) : !has(self.gatewayAPI)",
-             "gatewayAPI is required with type GatewayAPI and not allowed otherwise", value="'type ' + self.type"),
+             "gatewayAPI is required with type GatewayAPI and not allowed otherwise",
+             value="'type ' + self.type + (has(self.gatewayAPI) ? ' with gatewayAPI' : ' without gatewayAPI')",
+             hint=ROUTING_HINT),
     ))
 
     type: TrafficRoutingType = "Replicas"
@@ -178,7 +210,9 @@ class TrafficRouting(WireModel):
     @model_validator(mode="after")
     def _matches_type(self) -> TrafficRouting:
         if (self.type == "GatewayAPI") != (self.gateway_api is not None):
-            raise ValueError("gatewayAPI is required with type GatewayAPI and not allowed otherwise")
+            given = "with" if self.gateway_api is not None else "without"
+            raise ValueError(f"gatewayAPI is required with type GatewayAPI and not allowed otherwise (got type "
+                             f"{self.type} {given} gatewayAPI); {ROUTING_HINT}")
         return self
 
 
@@ -186,7 +220,7 @@ class Analysis(WireModel):
     """Live analysis during a rollout: every interval each metric is measured for the new version; failureLimit
     consecutive failures of one metric abort the rollout."""
 
-    interval: Duration = "30s"
+    interval: PositiveDuration = "30s"
     """Time between measurements."""
     metrics: MetricChecks
     """Metric checks (unique names)."""
@@ -195,7 +229,7 @@ class Analysis(WireModel):
 class Monitoring(WireModel):
     """Watch the stable version after promotion with the same metric vocabulary."""
 
-    interval: Duration = "1m"
+    interval: PositiveDuration = "1m"
     """Time between measurements."""
     metrics: MetricChecks
     """Metric checks (unique names)."""
@@ -224,6 +258,7 @@ class ModelDeploymentSpec(WireModel):
 
     model_config = ConfigDict(json_schema_extra=rules(
         rule("!(has(self.replicas) && has(self.autoscaling))", "set replicas or autoscaling, not both",
+             value=f"'replicas ' + {cel_int('self.replicas', 4)} + ' and autoscaling'", hint=SCALING_HINT,
              field_path=".replicas"),
     ))
 
@@ -251,7 +286,8 @@ class ModelDeploymentSpec(WireModel):
     @model_validator(mode="after")
     def _scaling(self) -> ModelDeploymentSpec:
         if self.replicas is not None and self.autoscaling is not None:
-            raise ValueError("set replicas or autoscaling, not both")
+            raise ValueError(f"set replicas or autoscaling, not both (got replicas {self.replicas} and autoscaling); "
+                             f"{SCALING_HINT}")
         return self
 
 

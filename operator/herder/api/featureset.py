@@ -13,7 +13,9 @@ from herder.api.common import (
     LabelName,
     LocalRef,
     WireModel,
+    cel_first_index,
     exactly_one_of,
+    one_of_message,
     rule,
     rules,
 )
@@ -23,6 +25,11 @@ ScaleMethod = Literal["Standard", "MinMax", "Robust", "MaxAbs"]
 BucketizeStrategy = Literal["Uniform", "Quantile", "KMeans"]
 UnknownCategories = Literal["Ignore", "Error", "InfrequentIfExist"]
 Remainder = Literal["Drop", "Passthrough"]
+IMPUTE_HINT = 'e.g. {strategy: Constant, fillValue: "0"} or {strategy: Median}'
+ENCODERS = ("scale", "oneHot", "bucketize", "passthrough")
+ENCODER_HINT = "e.g. scale: {} or oneHot: {} (impute may come with any of them)"
+MAX_TRANSFORMS = 32
+MAX_GROUP_COLUMNS = 256
 
 
 class Impute(WireModel):
@@ -30,7 +37,9 @@ class Impute(WireModel):
 
     model_config = ConfigDict(json_schema_extra=rules(
         rule("self.strategy == 'Constant' ? has(self.fillValue) : !has(self.fillValue)",
-             "fillValue is required with strategy Constant and not allowed otherwise"),
+             "fillValue is required with strategy Constant and not allowed otherwise",
+             value="'strategy ' + self.strategy + (has(self.fillValue) ? ' with fillValue' : ' without fillValue')",
+             hint=IMPUTE_HINT),
     ))
 
     strategy: ImputeStrategy
@@ -41,7 +50,9 @@ class Impute(WireModel):
     @model_validator(mode="after")
     def _fill(self) -> Impute:
         if (self.strategy == "Constant") != (self.fill_value is not None):
-            raise ValueError("fillValue is required with strategy Constant and not allowed otherwise")
+            given = "with" if self.fill_value is not None else "without"
+            raise ValueError(f"fillValue is required with strategy Constant and not allowed otherwise (got strategy "
+                             f"{self.strategy} {given} fillValue); {IMPUTE_HINT}")
         return self
 
 
@@ -78,11 +89,11 @@ class Transform(WireModel):
     """What happens to one group of columns: optional imputation, then exactly one of scale, oneHot, bucketize or
     passthrough."""
 
-    model_config = ConfigDict(json_schema_extra=rules(exactly_one_of("scale", "oneHot", "bucketize", "passthrough")))
+    model_config = ConfigDict(json_schema_extra=rules(exactly_one_of(*ENCODERS, hint=ENCODER_HINT)))
 
     name: LabelName
     """Unique name of the group; prefixes the output feature names."""
-    columns: Annotated[list[ColumnName], Field(min_length=1, max_length=256, json_schema_extra={
+    columns: Annotated[list[ColumnName], Field(min_length=1, max_length=MAX_GROUP_COLUMNS, json_schema_extra={
         "x-kubernetes-list-type": "set"})]
     """Input columns of the group (each column in at most one group)."""
     impute: Impute | None = None
@@ -98,10 +109,26 @@ class Transform(WireModel):
 
     @model_validator(mode="after")
     def _one_transform(self) -> Transform:
-        chosen = [n for n in ("scale", "one_hot", "bucketize", "passthrough") if getattr(self, n) is not None]
+        chosen = [n for n, f in zip(ENCODERS, ("scale", "one_hot", "bucketize", "passthrough"), strict=True)
+                  if getattr(self, f) is not None]
         if len(chosen) != 1:
-            raise ValueError("exactly one of scale, oneHot, bucketize, passthrough must be set")
+            raise ValueError(one_of_message(ENCODERS, chosen, ENCODER_HINT))
         return self
+
+
+COLUMNS_ONCE_MESSAGE = "each column may be in at most one transform"
+COLUMNS_ONCE_HINT = "keep it in the group whose transform it needs and remove it from the others"
+_ALL_COLUMNS = "self.map(t, t.columns).flatten()"
+_TWICE = f"{_ALL_COLUMNS}.filter(c, {_ALL_COLUMNS}.filter(d, d == c).size() > 1)[0]"
+_COLUMNS_ONCE = rule(
+    f"{_ALL_COLUMNS}.distinct().size() == {_ALL_COLUMNS}.size()", COLUMNS_ONCE_MESSAGE,
+    value=f"{_TWICE} + ' in ' + self[{cel_first_index('self', 't', f'{_TWICE} in t.columns')}].name + ' and ' + "
+          f"self[self.transformList(i, t, {_TWICE} in t.columns, i)[1]].name",
+    hint=COLUMNS_ONCE_HINT)
+"""Each column in at most one group. ``distinct()`` is quadratic in the number of columns: the API server's
+runtime budget per rule (1M) covers several hundred columns, far beyond a real FeatureSet. The static estimate
+(what decides whether the CRD is accepted) sizes ``flatten()`` by the outer list, so it scales with
+MAX_TRANSFORMS squared; 32 groups keep the message under the budget."""
 
 
 class FeatureSetSpec(WireModel):
@@ -109,20 +136,21 @@ class FeatureSetSpec(WireModel):
 
     dataset_ref: LocalRef | None = None
     """Dataset whose declared schema the transforms are checked against (columns exist, types fit)."""
-    transforms: Annotated[list[Transform], Field(min_length=1, max_length=64, json_schema_extra={
-        "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]})]
+    transforms: Annotated[list[Transform], Field(min_length=1, max_length=MAX_TRANSFORMS, json_schema_extra={
+        "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"], **rules(_COLUMNS_ONCE)})]
     """Column groups and their transforms, applied side by side (a ColumnTransformer)."""
     remainder: Remainder = "Drop"
     """What happens to feature columns not named in any group: Drop or Passthrough."""
 
     @model_validator(mode="after")
     def _columns_once(self) -> FeatureSetSpec:
-        seen: dict[str, str] = {}
+        groups: dict[str, list[str]] = {}
         for t in self.transforms:
             for c in t.columns:
-                if c in seen:
-                    raise ValueError(f"column {c!r} is in transforms {seen[c]!r} and {t.name!r}")
-                seen[c] = t.name
+                groups.setdefault(c, []).append(t.name)
+        twice = [f"{c} in {names[0]} and {names[1]}" for c, names in groups.items() if len(names) > 1]
+        if twice:  # the first, like the CEL message
+            raise ValueError(f"{COLUMNS_ONCE_MESSAGE} (got {twice[0]}); {COLUMNS_ONCE_HINT}")
         return self
 
 

@@ -9,8 +9,8 @@ from typing import Annotated, Literal
 from pydantic import ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from herder.api.common import (
-    CRON_PATTERN,
     Conditions,
+    CronSchedule,
     DecimalMap,
     DecimalString,
     Duration,
@@ -20,15 +20,19 @@ from herder.api.common import (
     MetricChecks,
     MetricValues,
     Name,
+    PositiveDuration,
     Reason,
     Time,
     WireModel,
     at_most_one_of,
+    cel_string,
     check_min_max,
+    min_max_rule,
+    one_of_message,
     rule,
     rules,
 )
-from herder.api.training import TrainingTemplate
+from herder.api.training import DEFAULT_METRICS, TrainingTemplate
 
 Task = Literal["Classification", "Regression"]
 Alias = Literal["production", "candidate"]
@@ -38,10 +42,7 @@ class PromotionGate(WireModel):
     """Offline gate a new version must pass on its holdout metrics: an absolute bound and a relative gain over the
     current production version. A failing version is marked Rejected with the numbers."""
 
-    model_config = ConfigDict(json_schema_extra=rules(
-        rule("!has(self.min) || !has(self.max) || double(self.min) <= double(self.max)",
-             "min must not be greater than max", value="self.min + ' > ' + self.max"),
-    ))
+    model_config = ConfigDict(json_schema_extra=rules(min_max_rule(hint='e.g. {metric: rmse, max: "55"}')))
 
     metric: EvaluationMetric
     """Holdout metric compared (must be one the training evaluates)."""
@@ -55,7 +56,7 @@ class PromotionGate(WireModel):
 
     @model_validator(mode="after")
     def _bounds(self) -> PromotionGate:
-        check_min_max(self.min, self.max)
+        check_min_max(self.min, self.max, hint='e.g. {metric: rmse, max: "55"}')
         return self
 
 
@@ -74,7 +75,7 @@ class RetrainingTriggers(WireModel):
 
     metrics: MetricChecks | None = None
     """Live metric checks on the production deployments (e.g. FeatureDriftPSI max 0.25, Accuracy min 0.9)."""
-    schedule: Annotated[str, StringConstraints(pattern=CRON_PATTERN, max_length=64)] | None = None
+    schedule: CronSchedule | None = None
     """Cron schedule (UTC), e.g. "0 3 * * 0" or "@weekly"."""
     manual: bool = True
     """Whether the herder.dev/retrain annotation starts a retrain."""
@@ -85,7 +86,8 @@ class RetrainingTriggers(WireModel):
     @field_validator("schedule")
     @classmethod
     def _cron(cls, value: str | None) -> str | None:
-        # the schema's pattern only checks the shape (five fields or a macro); the values need a cron parser
+        # the schema checks each field's range; what a pattern cannot see (a range such as 30-10, February 31)
+        # needs the cron parser
         if value is not None:
             from herder.policy.schedule import CronError, parse_cron
 
@@ -99,16 +101,19 @@ class RetrainingTriggers(WireModel):
 class PayloadLogData(WireModel):
     """Build the retraining data from the production payload log joined with feedback labels."""
 
-    window: Duration = "168h"
+    window: PositiveDuration = "168h"
     """How far back to read logged requests."""
     min_rows: Annotated[int, Field(ge=1, le=100_000_000)] = 1000
     """Fewest labelled rows needed; fewer postpones the retrain (reason NotEnoughData)."""
 
 
+DATA_HINT = "train on another Dataset (datasetRef) or on the logged traffic (payloadLog), not both"
+
+
 class RetrainingData(WireModel):
     """The data a retrain uses (the training template's Dataset when omitted)."""
 
-    model_config = ConfigDict(json_schema_extra=rules(at_most_one_of("datasetRef", "payloadLog")))
+    model_config = ConfigDict(json_schema_extra=rules(at_most_one_of("datasetRef", "payloadLog", hint=DATA_HINT)))
 
     dataset_ref: LocalRef | None = None
     """A Dataset to train on instead of the template's (its current content is re-validated and pinned)."""
@@ -118,7 +123,8 @@ class RetrainingData(WireModel):
     @model_validator(mode="after")
     def _one(self) -> RetrainingData:
         if self.dataset_ref is not None and self.payload_log is not None:
-            raise ValueError("at most one of datasetRef, payloadLog may be set")
+            raise ValueError(one_of_message(("datasetRef", "payloadLog"), ["datasetRef", "payloadLog"], DATA_HINT,
+                                            exactly=False))
         return self
 
 
@@ -144,12 +150,31 @@ class Retention(WireModel):
     """Number of most recent versions to keep."""
 
 
+TEMPLATE_HINT = "add spec.training (the TrainingJob template a retrain runs), or remove spec.retraining"
+GATE_HINT = "add it to spec.training.evaluation.metrics, or gate on one of those"
+_DEFAULTS = {task: "[" + ", ".join(cel_string(m) for m in metrics) + "]" for task, metrics in DEFAULT_METRICS.items()}
+_EVALUATED = ("(has(self.training.evaluation) && has(self.training.evaluation.metrics) ? "
+              "self.training.evaluation.metrics : "
+              f"(self.task == 'Classification' ? {_DEFAULTS['Classification']} : {_DEFAULTS['Regression']}))")
+"""CEL: the metrics the training template evaluates (its list, or the trainer's defaults for the task)."""
+_EVALUATED_TEXT = ("(has(self.training.evaluation) && has(self.training.evaluation.metrics) ? "
+                   "self.training.evaluation.metrics.join(', ') : "
+                   f"(self.task == 'Classification' ? {cel_string(', '.join(DEFAULT_METRICS['Classification']))} : "
+                   f"{cel_string(', '.join(DEFAULT_METRICS['Regression']))}))")
+"""CEL: the same as text (``join()`` only on the schema's list, whose size the cost estimator knows)."""
+
+
 class ModelSpec(WireModel):
     """A prediction task, how it is trained, promoted, retrained and how many versions are kept."""
 
     model_config = ConfigDict(json_schema_extra=rules(
         rule("!has(self.retraining) || has(self.training)", "retraining needs a training template",
-             field_path=".retraining"),
+             value="'retraining without training'", hint=TEMPLATE_HINT, field_path=".retraining"),
+        rule(f"!has(self.promotion) || !has(self.promotion.gate) || !has(self.training) || "
+             f"self.promotion.gate.metric in {_EVALUATED}", "the promotion gate's metric must be one the training "
+             "evaluates (otherwise every version is rejected)",
+             value=f"self.promotion.gate.metric + '; the training evaluates ' + {_EVALUATED_TEXT}",
+             hint=GATE_HINT, field_path=".promotion.gate.metric"),
     ))
 
     task: Task
@@ -168,7 +193,16 @@ class ModelSpec(WireModel):
     @model_validator(mode="after")
     def _retraining_needs_template(self) -> ModelSpec:
         if self.retraining is not None and self.training is None:
-            raise ValueError("retraining needs a training template (spec.training)")
+            raise ValueError(f"retraining needs a training template (got retraining without training); {TEMPLATE_HINT}")
+        gate = self.promotion.gate if self.promotion is not None else None
+        if gate is not None and self.training is not None:
+            evaluation = self.training.evaluation
+            evaluated = (evaluation.metrics if evaluation is not None and evaluation.metrics
+                         else DEFAULT_METRICS[self.task])
+            if gate.metric not in evaluated:
+                raise ValueError(f"the promotion gate's metric must be one the training evaluates (otherwise every "
+                                 f"version is rejected) (got {gate.metric}; the training evaluates "
+                                 f"{', '.join(evaluated)}); {GATE_HINT}")
         return self
 
 

@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from herder.api.common import WireModel
+from herder.api.common import WireModel, pattern_hint
 from herder.api.objects import AnyResource, Resource
 from herder.api.registry import kind_info
 
@@ -48,7 +48,9 @@ def _short(value: Any) -> str:
 def format_problems(problems: list[tuple[str, str, Any]]) -> str:
     parts = []
     for path, message, value in problems[:_MAX_SHOWN]:
-        shown = "" if isinstance(value, dict | list) or value is None else f" (got {_short(value)})"
+        # messages that already show the value (the models' twins of the CEL messages) are kept as they are
+        shown = "" if isinstance(value, dict | list) or value is None or "(got " in message \
+            else f" (got {_short(value)})"
         parts.append(f"{path or '<root>'}: {message}{shown}")
     if len(problems) > _MAX_SHOWN:
         parts.append(f"... and {len(problems) - _MAX_SHOWN} more")
@@ -60,6 +62,8 @@ def problems_of(error: ValidationError, root: str = "") -> list[tuple[str, str, 
     out = []
     for e in error.errors(include_url=False):
         message = str(e["msg"]).removeprefix("Value error, ")
+        if e["type"] == "string_pattern_mismatch":  # the regex means little to a user: say what is expected
+            message = pattern_hint(str((e.get("ctx") or {}).get("pattern", "")), e.get("input")) or message
         loc = tuple(p for p in e["loc"] if not (isinstance(p, str) and p.startswith("function-")))
         out.append((field_path(loc, root), message, e.get("input")))
     return out

@@ -84,12 +84,12 @@ class KindInfo:
 _SERVICE_NAME_RULE = rule(
     "size(self.metadata.name) <= 56 && self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",
     "metadata.name must be a DNS-1035 label of at most 56 characters (it names Services such as <name>-canary)",
-    value="self.metadata.name", reason="FieldValueInvalid",
+    value="self.metadata.name", hint="e.g. iris-canary", reason="FieldValueInvalid", field_path=".metadata.name",
 )
 _JOB_NAME_RULE = rule(
     "size(self.metadata.name) <= 52",
     "metadata.name must be at most 52 characters (it names the Job and its pods)",
-    value="self.metadata.name", reason="FieldValueInvalid",
+    value="self.metadata.name", hint="e.g. iris-v2", reason="FieldValueInvalid", field_path=".metadata.name",
 )
 
 KINDS: dict[str, KindInfo] = {

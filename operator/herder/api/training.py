@@ -11,11 +11,11 @@ from typing import Annotated, Literal
 from pydantic import ConfigDict, Field, model_validator
 
 from herder.api.common import (
+    FRACTION_PATTERN,
     Conditions,
     DecimalMap,
     DecimalString,
     Digest,
-    Duration,
     EvaluationMetric,
     Fraction,
     IntOrString,
@@ -23,12 +23,18 @@ from herder.api.common import (
     Message,
     Name,
     ParamName,
+    PositiveDuration,
     Reason,
     Resources,
     Time,
     Uri,
     WireModel,
+    cel_decimal_ok,
+    cel_first_index,
+    cel_int,
+    cel_string,
     exactly_one_of,
+    one_of_message,
     rule,
     rules,
     to_decimal,
@@ -70,6 +76,13 @@ EstimatorClass = Literal[
     "GradientBoostingRegressor", "HistGradientBoostingClassifier", "HistGradientBoostingRegressor",
     "KNeighborsClassifier", "KNeighborsRegressor", "SVC", "SVR", "LinearSVC", "GaussianNB",
 ]
+DEFAULT_METRICS: dict[str, tuple[str, ...]] = {"Classification": ("accuracy", "f1"),
+                                               "Regression": ("rmse", "mae", "r2")}
+"""What the trainer evaluates when evaluation.metrics is omitted, by the Model's task (the promotion gate can only
+compare a metric the training evaluates)."""
+DIMENSION_HINT = 'e.g. {param: max_depth, values: [3, 5]} or {param: alpha, range: {min: "0.01", max: "1"}}'
+GRID_HINT = "list values for those parameters, or use strategy Random"
+PARALLELISM_HINT = "e.g. trials 20 with parallelism 4"
 SearchStrategy = Literal["Grid", "Random"]
 RangeScale = Literal["Linear", "Log"]
 
@@ -90,9 +103,11 @@ class ParamRange(WireModel):
     """A continuous or integer range for random search."""
 
     model_config = ConfigDict(json_schema_extra=rules(
-        rule("double(self.min) < double(self.max)", "min must be less than max",
-             value="self.min + ' >= ' + self.max"),
-        rule("self.scale != 'Log' || double(self.min) > 0.0", "a Log range needs min > 0", value="self.min",
+        rule(f"!{cel_decimal_ok('self.min')} || !{cel_decimal_ok('self.max')} || double(self.min) < double(self.max)",
+             "min must be less than max", value="'min ' + self.min + ' >= max ' + self.max",
+             hint='e.g. {min: "0.01", max: "0.3"}'),
+        rule(f"self.scale != 'Log' || !{cel_decimal_ok('self.min')} || double(self.min) > 0.0",
+             "a Log range needs min > 0", value="self.min", hint='e.g. {min: "0.0001", max: "1", scale: Log}',
              field_path=".min"),
     ))
 
@@ -109,16 +124,18 @@ class ParamRange(WireModel):
     def _ordered(self) -> ParamRange:
         lo, hi = to_decimal(self.min), to_decimal(self.max)
         if lo >= hi:
-            raise ValueError(f"min {self.min} must be less than max {self.max}")
+            raise ValueError(f'min must be less than max (got min {self.min} >= max {self.max}); e.g. {{min: "0.01", '
+                             'max: "0.3"}')
         if self.scale == "Log" and lo <= 0:
-            raise ValueError("a Log range needs min > 0")
+            raise ValueError(f'a Log range needs min > 0 (got {self.min}); e.g. {{min: "0.0001", max: "1", '
+                             'scale: Log}')
         return self
 
 
 class SearchDimension(WireModel):
     """The values one parameter may take during a search."""
 
-    model_config = ConfigDict(json_schema_extra=rules(exactly_one_of("values", "range")))
+    model_config = ConfigDict(json_schema_extra=rules(exactly_one_of("values", "range", hint=DIMENSION_HINT)))
 
     param: ParamName
     """Estimator parameter name."""
@@ -130,7 +147,8 @@ class SearchDimension(WireModel):
     @model_validator(mode="after")
     def _one(self) -> SearchDimension:
         if (self.values is None) == (self.range is None):
-            raise ValueError("exactly one of values, range must be set")
+            given = [n for n, v in (("values", self.values), ("range", self.range)) if v is not None]
+            raise ValueError(one_of_message(("values", "range"), given, DIMENSION_HINT))
         return self
 
 
@@ -139,10 +157,13 @@ class Search(WireModel):
 
     model_config = ConfigDict(json_schema_extra=rules(
         rule("self.strategy != 'Grid' || self.space.all(d, has(d.values))",
-             "Grid search needs explicit values for every parameter (ranges need Random)", field_path=".space"),
+             "Grid search needs explicit values for every parameter",
+             value=f"'range for ' + self.space[{cel_first_index('self.space', 'd', '!has(d.values)')}].param",
+             hint=GRID_HINT, field_path=".space"),
         rule("!has(self.parallelism) || self.parallelism <= self.trials",
              "parallelism must not exceed trials",
-             field_path=".parallelism"),
+             value=f"'parallelism ' + {cel_int('self.parallelism', 2)} + ' > trials ' + {cel_int('self.trials', 4)}",
+             hint=PARALLELISM_HINT, field_path=".parallelism"),
     ))
 
     strategy: SearchStrategy
@@ -159,10 +180,13 @@ class Search(WireModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> Search:
-        if self.strategy == "Grid" and any(d.values is None for d in self.space):
-            raise ValueError("Grid search needs explicit values for every parameter (ranges need Random)")
+        ranged = [d.param for d in self.space if d.values is None]
+        if self.strategy == "Grid" and ranged:
+            raise ValueError(f"Grid search needs explicit values for every parameter (got range for "
+                             f"{ranged[0]}); {GRID_HINT}")
         if self.parallelism is not None and self.parallelism > self.trials:
-            raise ValueError(f"parallelism {self.parallelism} exceeds trials {self.trials}")
+            raise ValueError(f"parallelism must not exceed trials (got parallelism {self.parallelism} > trials "
+                             f"{self.trials}); {PARALLELISM_HINT}")
         return self
 
 
@@ -170,10 +194,12 @@ class Evaluation(WireModel):
     """How the trained model is evaluated: a holdout split and optional cross-validation."""
 
     model_config = ConfigDict(json_schema_extra=rules(
-        rule("double(self.testFraction) > 0.0 && double(self.testFraction) < 1.0",
+        rule(f"!self.testFraction.matches({cel_string(FRACTION_PATTERN)}) || "
+             "(double(self.testFraction) > 0.0 && double(self.testFraction) < 1.0)",
              "testFraction must be between 0 and 1 (exclusive)", value="self.testFraction",
-             field_path=".testFraction"),
-        rule("self.folds != 1", "folds must be 0 (off) or at least 2", field_path=".folds"),
+             hint='e.g. "0.2" holds out 20% of the rows', field_path=".testFraction"),
+        rule("self.folds != 1", "folds must be 0 (off) or at least 2", value="'1'",
+             hint="e.g. 5 for five-fold cross-validation", field_path=".folds"),
     ))
 
     test_fraction: Fraction = "0.2"
@@ -182,7 +208,8 @@ class Evaluation(WireModel):
     """Cross-validation folds on the training part (0 turns cross-validation off; otherwise at least 2)."""
     metrics: Annotated[list[EvaluationMetric], Field(min_length=1, max_length=10, json_schema_extra={
         "x-kubernetes-list-type": "set"})] | None = None
-    """Metrics to compute; defaults by task (accuracy, f1, roc_auc / rmse, mae, r2)."""
+    """Metrics to compute; by task when omitted (accuracy and f1 for Classification, rmse, mae and r2 for
+    Regression)."""
     seed: Annotated[int, Field(ge=0, le=2_147_483_647)] = 0
     """Random seed of the split, the search and the estimator (same spec, same data -> same metrics)."""
     stratify: bool = True
@@ -191,9 +218,10 @@ class Evaluation(WireModel):
     @model_validator(mode="after")
     def _valid(self) -> Evaluation:
         if not 0 < to_decimal(self.test_fraction) < 1:
-            raise ValueError("testFraction must be between 0 and 1 (exclusive)")
+            raise ValueError(f'testFraction must be between 0 and 1 (exclusive) (got {self.test_fraction}); e.g. "0.2" '
+                             "holds out 20% of the rows")
         if self.folds == 1:
-            raise ValueError("folds must be 0 (off) or at least 2")
+            raise ValueError("folds must be 0 (off) or at least 2 (got 1); e.g. 5 for five-fold cross-validation")
         return self
 
 
@@ -221,7 +249,7 @@ class TrainingTemplate(WireModel):
     """Holdout and cross-validation settings."""
     resources: Resources | None = None
     """Resources of each training pod."""
-    deadline: Duration | None = None
+    deadline: PositiveDuration | None = None
     """Time limit for the whole run (the Job's activeDeadlineSeconds), e.g. 30m."""
     backoff_limit: Annotated[int, Field(ge=0, le=10)] | None = None
     """Retries of a crashed training pod (bad data or spec fails at once, without retries)."""

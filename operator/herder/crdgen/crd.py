@@ -4,13 +4,27 @@ from __future__ import annotations
 
 from typing import Any
 
+from herder.api.common import PATTERN_HINTS, PATTERN_MESSAGES, cel_string
 from herder.api.registry import CATEGORY, KINDS, KindInfo
 from herder.crdgen.schema import clean_description, iter_nodes, to_structural
 
 
+def pattern_rule(pattern: str) -> dict[str, Any] | None:
+    """The CEL rule standing in for a spec field's ``pattern``: the hint of :data:`PATTERN_HINTS` instead of the
+    regex (the API server shows the bad value of a scalar itself: ``Invalid value: "5%": expected ...``). Patterns
+    without a hint stay plain patterns."""
+    hint = PATTERN_HINTS.get(pattern)
+    if hint is None:
+        return None
+    out = {"rule": f"self.matches({cel_string(pattern)})", "message": hint}
+    if pattern in PATTERN_MESSAGES:
+        out["messageExpression"] = PATTERN_MESSAGES[pattern]
+    return out
+
+
 def spec_schema(info: KindInfo) -> dict[str, Any]:
-    """The structural schema of the kind's spec."""
-    return to_structural(info.spec_model.model_json_schema(by_alias=True, mode="validation"))
+    """The structural schema of the kind's spec (patterns become rules with hints)."""
+    return to_structural(info.spec_model.model_json_schema(by_alias=True, mode="validation"), pattern_rule)
 
 
 def status_schema(info: KindInfo) -> dict[str, Any]:
@@ -26,7 +40,8 @@ def object_schema(info: KindInfo) -> dict[str, Any]:
         "properties": {
             "apiVersion": {"type": "string", "description": "APIVersion of this object: herder.dev/v1alpha1."},
             "kind": {"type": "string", "description": f"Kind of this object: {info.kind}."},
-            "metadata": {"type": "object"},
+            # name declared so that the object-level rules on it can point there (fieldPath), not at "<nil>"
+            "metadata": {"type": "object", "properties": {"name": {"type": "string"}}},
             "spec": spec_schema(info),
             "status": status_schema(info),
         },

@@ -30,8 +30,6 @@ def _rows(node: dict[str, Any], path: str, out: list[tuple[str, str, str]]) -> N
     for name, child in (node.get("properties") or {}).items():
         p = f"{path}.{name}"
         desc = " ".join(str(child.get("description", "")).split())
-        if child.get("default") is not None:
-            desc += f" Default: `{child['default']}`."
         out.append((p + (" (required)" if name in required else ""), _type(child), desc.replace("|", "\\|")))
         target = child.get("items", {}) if child.get("type") == "array" else child
         if target.get("properties"):

@@ -8,7 +8,8 @@ a subset of JSON Schema keywords. This walk:
   ``nullable: true``: for a non-nullable field the API server prunes an explicit ``null`` before validation, which
   matches the models (``None`` means "absent"), whereas a stored ``null`` would make every ``has(self.x)`` CEL
   rule true for a field the user meant to leave out;
-- keeps ``anyOf: [integer, string]`` only under ``x-kubernetes-int-or-string: true`` (the one allowed form);
+- turns ``anyOf: [integer, string]`` into ``x-kubernetes-int-or-string: true`` alone (the branches are optional
+  there, and with them a float is refused twice, once as "<nil>: must validate at least one schema (anyOf)");
 - drops ``title``, ``additionalProperties: false`` (pruning does that job) and ``default: null``; keeps real
   defaults (the models set a non-None default only where the API server should apply it);
 - turns ``patternProperties`` (a ``dict`` with constrained keys) into ``additionalProperties`` and drops
@@ -20,7 +21,9 @@ Anything else outside the CRD dialect raises, so a new pydantic construct cannot
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 ALLOWED_KEYWORDS = frozenset({
@@ -32,6 +35,7 @@ ALLOWED_KEYWORDS = frozenset({
 })
 DROPPED_KEYWORDS = frozenset({"title", "propertyNames", "$defs"})
 NULL = {"type": "null"}
+CEL = "x-kubernetes-validations"
 
 
 class SchemaError(ValueError):
@@ -44,10 +48,40 @@ def clean_description(text: str) -> str:
     return "\n\n".join(" ".join(line.strip() for line in p.splitlines()) for p in paragraphs)
 
 
-def to_structural(schema: dict[str, Any]) -> dict[str, Any]:
-    """The structural form of a pydantic ``model_json_schema()`` (its ``$defs`` are inlined)."""
+PatternRule = Callable[[str], "dict[str, Any] | None"]
+"""A pattern -> the CEL rule that replaces it (or None to keep the plain ``pattern``)."""
+
+
+def to_structural(schema: dict[str, Any], pattern_rule: PatternRule | None = None) -> dict[str, Any]:
+    """The structural form of a pydantic ``model_json_schema()`` (its ``$defs`` are inlined).
+
+    With ``pattern_rule``, a ``pattern`` it knows becomes that CEL rule instead: the API server prints a failed
+    pattern as the raw regex, while a rule's messageExpression can say what is expected and show the bad value.
+    Defaults are appended to descriptions ("Defaults to 30s."), so ``kubectl explain`` shows them."""
     defs = schema.get("$defs", {})
-    return _walk(schema, defs, path="", stack=())
+    out = _walk(schema, defs, path="", stack=())
+    for _, node in iter_nodes(out):
+        _describe_default(node)
+        if pattern_rule is not None and "pattern" in node:
+            replacement = pattern_rule(node["pattern"])
+            if replacement is not None:
+                del node["pattern"]
+                node[CEL] = [replacement, *node.get(CEL, [])]
+    return out
+
+
+def _describe_default(node: dict[str, Any]) -> None:
+    if "default" not in node:
+        return
+    value = node["default"]
+    # words and durations bare; numbers written as strings ("0.2") and punctuation quoted, as they are written
+    plain = isinstance(value, int) or (isinstance(value, str) and re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._/-]*", value)
+                                       and not re.fullmatch(r"[0-9.]+", value))
+    shown = str(value) if plain and not isinstance(value, bool) else json.dumps(value)
+    sentence = f"Defaults to {shown}."
+    text = node.get("description", "")
+    if sentence not in text:
+        node["description"] = f"{text} {sentence}".strip()
 
 
 def _resolve(ref: str, defs: dict[str, Any], path: str, stack: tuple[str, ...]) -> tuple[dict[str, Any], str]:
@@ -161,11 +195,11 @@ def _any_of(node: dict[str, Any], defs: dict[str, Any], path: str, stack: tuple[
     if {b.get("type") for b in flat} == {"integer", "string"} and len(flat) == 2:
         merged = {**extras, **rest}
         string = next(b for b in flat if b.get("type") == "string")
-        out: dict[str, Any] = {"anyOf": [{"type": "integer"}, {"type": "string"}], "x-kubernetes-int-or-string": True}
+        out: dict[str, Any] = {"x-kubernetes-int-or-string": True}
         for key in ("pattern", "maxLength"):  # string constraints apply only to string values
             if key in string:
                 out[key] = string[key]
-        for key in ("description", "default"):
+        for key in ("description", "default", CEL):
             if key in merged:
                 out[key] = merged[key]
         return _ordered(out)
