@@ -2,7 +2,8 @@
 truth for the CRDs (``herder crds generate``), the controllers and the examples.
 
 Use :data:`KINDS` for names and models, :func:`parse_spec` / :func:`parse_object` to turn a body into models
-(errors name the field path and value), and :func:`set_condition` to update conditions.
+(errors name the field path and value). Conditions are kept by the controllers (herder.controllers.conditions:
+the one place they are merged), and every timestamp is formatted by herder.policy.timestamps.rfc3339.
 """
 
 from herder.api.common import (
@@ -20,7 +21,6 @@ from herder.api.common import (
     sha256_digest,
     to_decimal,
 )
-from herder.api.conditions import find_condition, is_true, merge_condition, now_rfc3339, remove_condition, set_condition
 from herder.api.objects import (
     AnyResource,
     Dataset,
@@ -59,18 +59,12 @@ __all__ = [
     "digest_hex",
     "duration_ms",
     "duration_seconds",
-    "find_condition",
     "from_decimal",
-    "is_true",
     "kind_info",
-    "merge_condition",
-    "now_rfc3339",
     "parse_model",
     "parse_object",
     "parse_spec",
     "parse_status",
-    "remove_condition",
-    "set_condition",
     "sha256_digest",
     "to_decimal",
 ]
