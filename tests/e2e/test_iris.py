@@ -119,6 +119,10 @@ def test_bad_training_inputs_fail_with_the_trainers_reason(workspace: Workspace)
     assert cond(slow, "Failed")["reason"] == "DeadlineExceeded"
     for tj in (pinned, badparam, slow):
         _no_version_from(ws, tj)
+    # numbers belong to versions that exist: the failed runs burnt none, the first good run is version 1
+    ws.kubectl("apply", "-f", "-", input=yaml.safe_dump(_training("good")))
+    good = wait_cond(ws, "trainingjob", "good", "Succeeded", timeout=300)
+    assert good["status"]["producedVersion"] == 1
 
     # deleting the TrainingJobs leaves no Job and no pod behind (ownerReferences + garbage collection)
     ws.kubectl("delete", "trainingjobs", "badparam", "slow")

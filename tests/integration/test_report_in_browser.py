@@ -73,7 +73,12 @@ def _chromium(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 def test_the_report_renders_in_chromium_with_every_image_and_nothing_cut_off(tmp_path: Path) -> None:
     model, versions = _loop_objects()
     out = tmp_path / "report"
-    write(render(report_data(model, versions, [DEPLOYMENT], now=NOW)), out)
+    dataset = {"metadata": {"name": "churn-data"}, "status": {"revisions": [
+        {"number": 2, "result": "Failed", "validatedAt": "2026-11-27T06:20:00Z", "job": "churn-data-validate-1-ab",
+         "reason": "InvalidData", "message": "column 'plan' is missing; " + "y" * 90},
+        {"number": 1, "result": "Passed", "validatedAt": "2026-11-27T04:50:00Z", "job": "churn-data-validate-1",
+         "rows": 5000, "digest": "sha256:" + "b" * 64}]}}
+    write(render(report_data(model, versions, [DEPLOYMENT], now=NOW, datasets=[dataset])), out)
     page = (out / INDEX).read_text()
     (out / "check.html").write_text(page.replace("</body>", CHECK + "</body>"))
 

@@ -127,15 +127,21 @@ class Inputs:
     features: FeatureSetSpec | None
 
 
+def _job_failed_condition(job: dict[str, Any]) -> bool:
+    return any(c.get("type") == "Failed" and c.get("status") == "True"
+               for c in (job.get("status") or {}).get("conditions") or [])
+
+
 class TrainingJobController:
     kind = "TrainingJob"
     plural = "trainingjobs"
 
     def __init__(self) -> None:
-        # Version numbers handed out by this process, per (namespace, model): the API is listed once per model
-        # after a start (to see Jobs reserved by a previous run), then numbers come from memory — a new run's Job
-        # is created with one API read less on the hot path.
-        self._reserved: dict[tuple[str, str], int] = {}
+        # Version numbers held by runs, per (namespace, model): run (TrainingJob uid, or a Job name found after a
+        # start) -> number. The API is listed once per model after a start (Jobs of a previous operator that have
+        # not failed), then numbers come from memory -- one API read less on a new run's hot path. A run that
+        # fails gives its number back: numbers belong to versions that exist (or may still), so a typo burns none.
+        self._held: dict[tuple[str, str], dict[str, int]] = {}
         self._lock = threading.Lock()
         # Namespaces whose artifact-store claim was found, and when (monotonic): a burst of new TrainingJobs in
         # one namespace reads the claim once instead of once per run, one API read less before each Job.
@@ -188,8 +194,9 @@ class TrainingJobController:
                 events.append(("Normal", "JobCreated", f"created Job {job_name_} for {what}"))
             elif (job["metadata"].get("annotations") or {}).get(VERSION_ANNOTATION) != str(version):
                 # adopted a Job created before (e.g. by an operator that restarted before writing status): it
-                # carries its own number, so the one just reserved for it is given back
-                self._release_version(ns, spec.model_ref.name, version)
+                # carries its own number, which this run holds instead of the one just reserved
+                adopted = int((job["metadata"].get("annotations") or {}).get(VERSION_ANNOTATION) or 0)
+                self._hold(ns, spec.model_ref.name, meta["uid"], adopted)
             return job
 
         base_fields: dict[str, Any] = {"datasetDigest": digest if digest.startswith("sha256:") else None,
@@ -205,8 +212,9 @@ class TrainingJobController:
             try:
                 if sjob is None:
                     sjob = make_job(sname, ["train", "--trial-index=$(JOB_COMPLETION_INDEX)"],
-                                    self._next_version(ctx, ns, spec.model_ref.name), trials)
+                                    self._next_version(ctx, ns, spec.model_ref.name, meta["uid"]), trials)
             except RequestError as e:
+                self._release(ns, spec.model_ref.name, meta["uid"])
                 return failed("UnsupportedSpec", str(e))
             reserved = int(sjob["metadata"].get("annotations", {}).get(VERSION_ANNOTATION, "0"))
             sst = sjob.get("status") or {}
@@ -221,6 +229,7 @@ class TrainingJobController:
                              **({"exitCode": code} if code is not None else {}))
                 out.fields.update(base_fields, jobName=sname)
                 out.depends_on = deps
+                self._release(ns, spec.model_ref.name, meta["uid"])
                 return out
             if "Complete" not in sdone and "SuccessCriteriaMet" not in sdone:
                 running = Cond("Running", "True", "Searching",
@@ -234,8 +243,10 @@ class TrainingJobController:
         job = None if fresh and spec.search is None else children.read(ctx, "Job", jname, ns)
         if job is None:
             try:
-                job = make_job(jname, final_args, reserved or self._next_version(ctx, ns, spec.model_ref.name))
+                job = make_job(jname, final_args,
+                               reserved or self._next_version(ctx, ns, spec.model_ref.name, meta["uid"]))
             except RequestError as e:
+                self._release(ns, spec.model_ref.name, meta["uid"])
                 return failed("UnsupportedSpec", str(e))
         version = int(job["metadata"].get("annotations", {}).get(VERSION_ANNOTATION, "0"))
         js = job.get("status") or {}
@@ -265,6 +276,7 @@ class TrainingJobController:
             out = self._job_failed(spec, ctx, jname, ns, done["Failed"])
             out.fields.update(base)
             out.depends_on = deps
+            self._release(ns, spec.model_ref.name, meta["uid"])
             return out
         running = Cond("Running", "True", "Training", f"Job {jname} is training version {version}")
         line = None if jname in created else last_log_line(ctx, jname, ns)  # a Job created just now has no pod
@@ -343,22 +355,31 @@ class TrainingJobController:
             self._storage_seen.pop(ns, None)
         return problem
 
-    def _release_version(self, ns: str, model: str, version: int) -> None:
-        """Give back a number reserved for a Job that turned out to exist already, if nothing came after it."""
+    def _hold(self, ns: str, model: str, run: str, version: int) -> None:
         with self._lock:
-            if self._reserved.get((ns, model)) == version:
-                self._reserved[(ns, model)] = version - 1
+            self._held.setdefault((ns, model), {})[run] = version
 
-    def _next_version(self, ctx: OperatorContext, ns: str, model: str) -> int:
+    def _release(self, ns: str, model: str, run: str) -> None:
+        """A failed run produces no version: its number is free again (the next run may take it, if no higher
+        number is held or used by then)."""
+        with self._lock:
+            self._held.get((ns, model), {}).pop(run, None)
+
+    def _next_version(self, ctx: OperatorContext, ns: str, model: str, run: str) -> int:
+        """One more than the highest number a ModelVersion has or a run (not failed) holds."""
         with self._lock:
             used = [int(b.get("spec", {}).get("version", 0)) for k, b in ctx.store.items("ModelVersion")
                     if k.namespace == ns and b.get("spec", {}).get("modelRef", {}).get("name") == model]
-            if (ns, model) not in self._reserved:
+            if (ns, model) not in self._held:
                 jobs = json.loads(ctx.clients.batch.list_namespaced_job(
                     ns, label_selector=f"herder.dev/model={model}", _preload_content=False).data)["items"]
-                used += [int((j["metadata"].get("annotations") or {}).get(VERSION_ANNOTATION, 0)) for j in jobs]
-            version = max([*used, self._reserved.get((ns, model), 0)], default=0) + 1
-            self._reserved[(ns, model)] = version
+                self._held[(ns, model)] = {
+                    f"job/{j['metadata']['name']}": int((j["metadata"].get("annotations") or {}).get(
+                        VERSION_ANNOTATION, 0)) for j in jobs if not _job_failed_condition(j)}
+            held = self._held[(ns, model)]
+            held.pop(run, None)  # a run asking again (its Job was not made) does not hold two numbers
+            version = max([*used, *held.values()], default=0) + 1
+            held[run] = version
             return version
 
     def _ensure_version(self, spec: TrainingJobSpec, body: dict[str, Any], ctx: OperatorContext,

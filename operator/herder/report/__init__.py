@@ -48,6 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"herder report: {e}", file=sys.stderr)
         return 1
     out_dir: Path = args.output or Path(f"report-{args.model}")
-    paths = write(render(report_data(objects.model, objects.versions, objects.deployments)), out_dir)
+    paths = write(render(report_data(objects.model, objects.versions, objects.deployments,
+                                           datasets=objects.datasets)), out_dir)
     print(f"wrote {paths[0]} ({len(paths) - 1} images)")
     return 0

@@ -95,11 +95,15 @@ class Event:
     source: str = "Model"
     training_job: str | None = None
     """The TrainingJob of a retrain step (RetrainTriggered, RetrainFailed, Trained)."""
+    revision: int | None = None
+    """The Dataset revision of a NewRevision / RevisionFailed step."""
 
     @property
     def label(self) -> str:
         """The short text the timeline writes beside the step: the versions it moved, else why it happened (a
         failed or skipped retrain has no version, and its reason is what a reader needs)."""
+        if self.revision:
+            return f"rev {self.revision}"
         if self.from_version and self.version:
             return f"v{self.from_version}→v{self.version}"
         if self.version:
@@ -220,7 +224,8 @@ def _version_row(obj: Mapping[str, Any]) -> VersionRow | None:
         return None
     lineage = _dict(spec.get("lineage"))
     ds = _dict(lineage.get("dataset"))
-    dataset = f"{ds.get('name')}@{str(ds.get('digest', ''))[:12]}" if ds.get("name") else None
+    revision = f" rev {ds['revision']}" if _int(ds.get("revision")) else ""
+    dataset = f"{ds.get('name')}{revision}@{str(ds.get('digest', ''))[:12]}" if ds.get("name") else None
     est = _dict(lineage.get("estimator"))
     rejected = _condition(obj, "Rejected")
     rejected_text = None
@@ -242,14 +247,35 @@ def _follows(selector: Mapping[str, Any]) -> str:
     return "?"
 
 
+def revision_events(datasets: Sequence[Mapping[str, Any]]) -> list[Event]:
+    """The Datasets' revisions as steps of the loop: new data (passed) and content that failed validation."""
+    out = []
+    for d in datasets:
+        name = str(_dict(d.get("metadata")).get("name") or "?")
+        for raw in _list(_dict(d.get("status")).get("revisions")):
+            r = _dict(raw)
+            at, number = parse_time(r.get("validatedAt")), _int(r.get("number"))
+            if at is None or number is None:
+                continue
+            passed = r.get("result") == "Passed"
+            what = f"{r.get('rows')} rows, {str(r.get('digest') or '')[:19]}" if passed else str(r.get("message") or "")
+            out.append(Event(at, "NewRevision" if passed else "RevisionFailed",
+                             "Validated" if passed else str(r.get("reason") or "ValidationFailed"),
+                             f"Dataset {name} revision {number}: {what}", source=f"Dataset {name}",
+                             revision=number))
+    return out
+
+
 def serves(deployment: Mapping[str, Any], model: str) -> bool:
     """Whether a ModelDeployment serves ``model``."""
     return _dict(_dict(deployment.get("spec")).get("model")).get("name") == model
 
 
 def report_data(model: Mapping[str, Any], versions: Sequence[Mapping[str, Any]],
-                deployments: Sequence[Mapping[str, Any]], now: dt.datetime | None = None) -> ReportData:
-    """The report's view of the objects (versions of other models and deployments of other models are ignored)."""
+                deployments: Sequence[Mapping[str, Any]], now: dt.datetime | None = None,
+                datasets: Sequence[Mapping[str, Any]] = ()) -> ReportData:
+    """The report's view of the objects (versions of other models and deployments of other models are ignored;
+    ``datasets`` are the ones the Model trains on, whose revisions join the timeline)."""
     meta, spec, status = _dict(model.get("metadata")), _dict(model.get("spec")), _dict(model.get("status"))
     name = str(meta.get("name") or "")
     namespace = str(meta.get("namespace") or "")
@@ -291,6 +317,7 @@ def report_data(model: Mapping[str, Any], versions: Sequence[Mapping[str, Any]],
                                   _int(dstatus.get("canaryVersion")), _int(dstatus.get("canaryWeight")),
                                   f"{ready.get('status')} ({ready.get('reason')})" if ready else "unknown",
                                   rollback, str(dstatus.get("message") or "")))
+    events += revision_events(datasets)
     events.sort(key=lambda e: e.at)
     aliases = {k: v for k, v in _dict(status.get("aliases")).items() if _int(v) is not None}
     return ReportData(namespace, name, str(spec.get("task") or ""), _int(status.get("latestVersion")), aliases,

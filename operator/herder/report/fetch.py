@@ -1,5 +1,5 @@
-"""Read a Model, its ModelVersions and the ModelDeployments serving it through the Kubernetes API (read-only:
-get and list in one namespace, which a namespace's ``view``-like role allows)."""
+"""Read a Model, its ModelVersions, the ModelDeployments serving it and the Datasets it trains on through the
+Kubernetes API (read-only: get and list in one namespace, which a namespace's ``view``-like role allows)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,16 @@ class Objects:
     model: dict[str, Any]
     versions: list[dict[str, Any]]
     deployments: list[dict[str, Any]]
+    datasets: list[dict[str, Any]]
+    """The Datasets the Model trains on (template, retraining data, and those its versions name)."""
+
+
+def used_datasets(model: dict[str, Any], versions: list[dict[str, Any]]) -> set[str]:
+    spec = model.get("spec") or {}
+    names = {((spec.get("training") or {}).get("datasetRef") or {}).get("name"),
+             ((((spec.get("retraining") or {}).get("data") or {}).get("datasetRef")) or {}).get("name")}
+    names |= {(((v.get("spec") or {}).get("lineage") or {}).get("dataset") or {}).get("name") for v in versions}
+    return {n for n in names if isinstance(n, str)}
 
 
 def _client(kubeconfig: str | None) -> Any:
@@ -67,8 +77,11 @@ def fetch(model: str, namespace: str, kubeconfig: str | None = None) -> Objects:
     try:
         versions = api.list_namespaced_custom_object(GROUP, VERSION, namespace, "modelversions")["items"]
         deployments = api.list_namespaced_custom_object(GROUP, VERSION, namespace, "modeldeployments")["items"]
+        datasets = api.list_namespaced_custom_object(GROUP, VERSION, namespace, "datasets")["items"]
     except ApiException as e:
-        raise ReportError(f"cannot list the ModelVersions and ModelDeployments of namespace {namespace!r}: "
-                          f"{e.status} {e.reason}") from e
+        raise ReportError(f"cannot list the ModelVersions, ModelDeployments and Datasets of namespace "
+                          f"{namespace!r}: {e.status} {e.reason}") from e
     mine = [v for v in versions if (v.get("spec") or {}).get("modelRef", {}).get("name") == model]
-    return Objects(body, mine, [d for d in deployments if serves(d, model)])
+    names = used_datasets(body, mine)
+    return Objects(body, mine, [d for d in deployments if serves(d, model)],
+                   [d for d in datasets if (d.get("metadata") or {}).get("name") in names])

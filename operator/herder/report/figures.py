@@ -27,7 +27,8 @@ MAX_LABELS = 40
 """Above this many points a plot's version labels would overlap into a smear; the tables list them all."""
 COLOURS = {"Trained": "#4c72b0", "Candidate": "#8172b2", "Promoted": "#55a868", "RolledBack": "#c44e52",
            "Rejected": "#dd8452", "RetrainTriggered": "#937860", "RetrainPending": "#da8bc3",
-           "RetrainSkipped": "#8c8c8c", "RetrainFailed": "#000000", "Deleted": "#8c8c8c"}
+           "RetrainSkipped": "#8c8c8c", "RetrainFailed": "#000000", "Deleted": "#8c8c8c",
+           "NewRevision": "#64b5cd", "RevisionFailed": "#8b0000"}
 
 
 def _png(fig: Figure) -> bytes:
@@ -176,7 +177,7 @@ def timeline_png(data: ReportData) -> bytes:
     ax.set_yticks(range(len(actions)), actions)
     ax.set_ylim(-0.7, len(actions) - 0.3)
     ax.grid(axis="x", alpha=0.3)
-    ax.set_title(f"Model {data.model}: retrains, promotions and rollbacks")
+    ax.set_title(f"Model {data.model}: data revisions, retrains, promotions and rollbacks")
     for tick in ax.get_xticklabels():
         tick.set_rotation(20)
     return _png(fig)

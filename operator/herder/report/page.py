@@ -114,7 +114,7 @@ def render_html(data: ReportData, images: Mapping[str, str]) -> str:
           _kv(dict(sorted(m.features.items(), key=lambda kv: kv[1], reverse=True)[:5])), m.message]
          for m in data.measured), "No metric checks measured yet."))
 
-    out.append("<h2>Timeline of retrains, promotions and rollbacks</h2>")
+    out.append("<h2>Timeline of data revisions, retrains, promotions and rollbacks</h2>")
     if "timeline" in images:
         out.append(_img(images["timeline"], f"timeline of {data.model}"))
     out.append(_table(

@@ -166,3 +166,20 @@ def test_a_long_history_still_renders() -> None:
     files = render(report_data(model, versions, [DEPLOYMENT], now=NOW))
     assert all(_png_size(files[n])[0] > 300 for n in ("versions.png", "timeline.png", "drift.png"))
     assert files[INDEX].decode().count("<tr>") > 300  # every version and step is in the tables
+
+
+def test_data_revisions_join_the_timeline_and_versions_name_their_revision() -> None:
+    dataset = {"metadata": {"name": "churn-data"}, "status": {"revisions": [
+        {"number": 2, "result": "Failed", "validatedAt": "2026-11-27T06:20:00Z", "job": "j2", "reason": "InvalidData",
+         "message": "column 'plan' is missing"},
+        {"number": 1, "result": "Passed", "validatedAt": "2026-11-27T04:50:00Z", "job": "j1", "rows": 5000,
+         "digest": "sha256:" + "b" * 64}]}}
+    versions = copy.deepcopy(VERSIONS)
+    versions[0]["spec"]["lineage"]["dataset"]["revision"] = 1
+    data = report_data(MODEL, versions, [DEPLOYMENT], now=NOW, datasets=[dataset])
+    revs = [(e.action, e.label, e.source) for e in data.events if e.revision]
+    assert revs == [("NewRevision", "rev 1", "Dataset churn-data"), ("RevisionFailed", "rev 2", "Dataset churn-data")]
+    assert data.events[0].action == "NewRevision"  # oldest first: the data came before version 1
+    assert data.versions[0].dataset == "churn-data rev 1@sha256:bbbbb"
+    page = render(data)[INDEX].decode()
+    assert "Dataset churn-data revision 2: column &#x27;plan&#x27; is missing" in page
