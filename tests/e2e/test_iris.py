@@ -38,7 +38,8 @@ def test_iris_from_dataset_to_prediction(workspace: Workspace) -> None:
     assert mv["spec"]["artifact"]["uri"].startswith("file:///var/lib/herder/store/artifacts/")
     lineage = mv["spec"]["lineage"]
     assert lineage["trainingJob"] == "iris-v1"
-    assert lineage["dataset"] == {"name": "iris", "digest": dataset["status"]["digest"]}
+    assert lineage["dataset"] == {"name": "iris", "digest": dataset["status"]["digest"], "revision": 1,
+                                  "snapshot": dataset["status"]["snapshot"]}
     assert lineage["featureSet"]["name"] == "iris-features"
     assert set(lineage["libraries"]) >= {"python", "scikit-learn", "numpy", "skops", "herder"}
     assert lineage["estimator"]["params"]["max_iter"] == 500

@@ -44,3 +44,6 @@ def test_diabetes_regression_example(workspace: Workspace) -> None:
     assert search["status"]["succeeded"] == 6
     assert "diabetes-search-train" in jobs
     assert tj["status"]["progress"]["completedTrials"] == 6
+    # the winner is on the TrainingJob's status, as it is in the version's lineage
+    assert tj["status"]["bestParams"] == mv["spec"]["lineage"]["estimator"]["params"]
+    assert set(tj["status"]["bestParams"]) >= {"learning_rate", "max_depth", "min_samples_leaf"}, tj["status"]

@@ -127,6 +127,15 @@ class Inputs:
     features: FeatureSetSpec | None
 
 
+def best_params(summary: dict[str, Any]) -> dict[str, Any] | None:
+    """The search's winner as the status schema holds it (ints stay ints, everything else as text), from the
+    final fit's summary (its ``params`` are the effective parameters: after a search, the winner's)."""
+    params = summary.get("params")
+    if not isinstance(params, dict) or not params:
+        return None
+    return {str(k): v if isinstance(v, int) and not isinstance(v, bool) else str(v) for k, v in params.items()}
+
+
 def _job_failed_condition(job: dict[str, Any]) -> bool:
     return any(c.get("type") == "Failed" and c.get("status") == "True"
                for c in (job.get("status") or {}).get("conditions") or [])
@@ -270,7 +279,8 @@ class TrainingJobController:
                         "metrics": {k: v for k, v in metrics.items() if not k.startswith("cv_")} or None,
                         "cvMetrics": {k.removeprefix("cv_"): v for k, v in metrics.items() if k.startswith("cv_")}
                         or None,
-                        "producedVersion": version, "modelVersionName": mv_name},
+                        "producedVersion": version, "modelVersionName": mv_name,
+                        "bestParams": best_params(summary) if spec.search is not None else None},
                 depends_on=deps, events=[*events, ("Normal", "VersionCreated", f"ModelVersion {mv_name} created")])
         if "Failed" in done:
             out = self._job_failed(spec, ctx, jname, ns, done["Failed"])
@@ -412,10 +422,8 @@ class TrainingJobController:
         }
         if isinstance(summary.get("libraries"), dict):
             lineage["libraries"] = {str(k): str(v)[:64] for k, v in summary["libraries"].items()}
-        params = summary.get("params")
-        if isinstance(params, dict) and params:  # the effective parameters (after a search: the winner's)
-            lineage["estimator"] = {**lineage["estimator"], "params": {
-                str(k): v if isinstance(v, int) and not isinstance(v, bool) else str(v) for k, v in params.items()}}
+        if (params := best_params(summary)) is not None:  # the effective parameters (after a search: the winner's)
+            lineage["estimator"] = {**lineage["estimator"], "params": params}
         if features is not None and spec.feature_set_ref is not None:
             lineage["featureSet"] = {"name": spec.feature_set_ref.name,
                                      "generation": features["metadata"].get("generation", 1)}
