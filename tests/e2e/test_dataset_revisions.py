@@ -178,3 +178,13 @@ def test_new_data_retrains_and_the_new_version_goes_through_gate_and_canary_to_p
     # one new revision, one retrain: no second retrain for the same revision
     time.sleep(5)
     assert training_jobs(ws, name) == [f"{name}-retrain-1", f"{name}-v1"]
+    # a healthy run -- validate, train, serve, refresh, retrain, canary, promote -- says so without a Warning and
+    # without telling anything twice
+    events = [e for e in json.loads(ws.kubectl("get", "events", "-o", "json"))["items"]
+              if e["involvedObject"]["apiVersion"].startswith("herder.dev/")]
+    assert events, "the operator posted no Event"
+    warnings = [(e["involvedObject"]["kind"], e["reason"], e["message"]) for e in events if e["type"] == "Warning"]
+    assert warnings == [], warnings
+    twice = [(e["involvedObject"]["name"], e["reason"], e["message"], e.get("count")) for e in events
+             if (e.get("count") or 1) > 1 or (e.get("series") or {}).get("count", 1) > 1]
+    assert twice == [], twice

@@ -33,8 +33,11 @@ M = TypeVar("M", bound=BaseModel)
 
 # Condition types where "True" is the bad news.
 NEGATIVE_TYPES = frozenset({"Degraded", "Failed", "Rejected", "Stalled"})
-# Reasons that describe normal progress, not a problem, even while a condition is False.
-QUIET_REASONS = frozenset({"Pending", "Progressing", "Running", "Waiting", "Creating", "Validating", "Training"})
+# Reasons that describe normal progress, not a problem, even while a condition is False -- including waiting for
+# another object that is itself on its way (a Dataset still validating, a Model with no production version yet):
+# if that object has a problem, it posts the Warning itself.
+QUIET_REASONS = frozenset({"Pending", "Progressing", "Running", "Waiting", "Creating", "Validating", "Training",
+                           "DatasetNotReady", "FeatureSetNotReady", "AliasNotSet"})
 
 
 class SpecError(ValueError):
@@ -94,9 +97,44 @@ def key_of(kind: str, body: dict[str, Any]) -> ObjKey:
     return ObjKey(kind, meta.get("namespace", ""), meta.get("name", ""))
 
 
+# Condition types that describe an activity: its end is told by the outcome's own condition (Succeeded, Ready,
+# Degraded), so "Running is False" or "Progressing is False" is no Event of its own.
+ACTIVITY_TYPES = frozenset({"Running", "Progressing"})
+
+
 def event_type(c: Cond) -> str:
-    bad = c.status == "True" if c.type in NEGATIVE_TYPES else (c.status == "False" and c.reason not in QUIET_REASONS)
+    """Warning only for something a user must look at: a negative condition turning True, or a positive one
+    False for a reason that is not normal progress."""
+    if c.type in NEGATIVE_TYPES:
+        bad = c.status == "True"
+    else:
+        bad = c.type not in ACTIVITY_TYPES and c.status == "False" and c.reason not in QUIET_REASONS
     return "Warning" if bad else "Normal"
+
+
+def transition_events(old: list[dict[str, Any]] | None, outcome: Outcome) -> list[tuple[str, str, str]]:
+    """The Events of one status write: one per transition worth telling, each text once. Left out: an activity
+    ending (Running/Progressing False: the outcome's condition says how it ended), a negative condition that
+    appears as False (``Failed=False`` on a success is not news; a recovery from True is), and a transition or
+    extra Event whose reason or message an earlier one of this write already carried."""
+    was = {c.get("type"): c.get("status") for c in old or []}
+    out: list[tuple[str, str, str]] = []
+    said: set[str] = set()
+    for c in transitions(old, outcome.conditions):
+        if c.type in ACTIVITY_TYPES and c.status != "True":
+            continue
+        if c.type in NEGATIVE_TYPES and c.status != "True" and was.get(c.type) != "True":
+            continue
+        message = c.message or f"{c.type} is {c.status}"
+        if c.reason in said or message in said:
+            continue
+        said |= {c.reason, message}
+        out.append((event_type(c), c.reason, message))
+    for etype, reason, message in outcome.events:
+        if message not in said:
+            said.add(message)
+            out.append((etype, reason, message))
+    return out
 
 
 def reconcile_object(
@@ -196,11 +234,9 @@ def write_status(
     if version is not None:
         meta["resourceVersion"] = version
     ctx.store.put(key, {**body, "metadata": meta, "status": new})
-    changed = transitions(old.get("conditions"), outcome.conditions)
-    for c in changed:
+    for c in transitions(old.get("conditions"), outcome.conditions):
         log.info("%s: %s=%s (%s) %s", key, c.type, c.status, c.reason, c.message)
-        post_event(ctx, controller.kind, body, event_type(c), c.reason, message=c.message or f"{c.type} is {c.status}")
-    for etype, reason, message in outcome.events:
+    for etype, reason, message in transition_events(old.get("conditions"), outcome):
         post_event(ctx, controller.kind, body, etype, reason, message=message)
     return True
 

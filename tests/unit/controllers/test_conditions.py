@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from herder.controllers.conditions import Cond, merge_conditions, transitions
-from herder.controllers.scaffold import Outcome, _same, desired_status, event_type
+from herder.controllers.scaffold import Outcome, _same, desired_status, event_type, transition_events
 
 
 def test_transition_time_moves_only_when_status_flips() -> None:
@@ -47,3 +47,30 @@ def test_unchanged_outcome_means_no_write() -> None:
     assert not _same(first, desired_status(first, outcome, 4))  # a new generation is observed: write
     assert not _same(first, desired_status(first, Outcome([Cond("Ready", "True", "Ready", "ok")]
                                                           , fields={"url": None}), 3))
+
+
+def test_a_successful_training_run_is_told_once_and_without_warnings() -> None:
+    """What a user saw before: Warning Completed "Running is False", Normal Trained "Failed is False"."""
+    old = [{"type": "Running", "status": "True", "reason": "Training"},
+           {"type": "Ready", "status": "False", "reason": "Training"}]
+    done = Outcome([Cond("Succeeded", "True", "Trained", "produced ModelVersion iris-v1"),
+                    Cond("Failed", "False", "Trained", ""), Cond("Running", "False", "Completed", ""),
+                    Cond("Ready", "True", "Trained", "version 1 of Model 'iris'")],
+                   events=[("Normal", "VersionCreated", "ModelVersion iris-v1 created")])
+    assert transition_events(old, done) == [("Normal", "Trained", "produced ModelVersion iris-v1"),
+                                            ("Normal", "VersionCreated", "ModelVersion iris-v1 created")]
+
+
+def test_the_same_text_is_posted_once_and_a_recovery_is_news() -> None:
+    searching = Outcome([Cond("Running", "True", "Searching", "Job s: 2/6 trials done"),
+                         Cond("Ready", "False", "Training", "Job s: 2/6 trials done")])
+    assert transition_events(None, searching) == [("Normal", "Searching", "Job s: 2/6 trials done")]
+    stable = Outcome([Cond("Progressing", "False", "Stable", "serving version 1"),
+                      Cond("Ready", "True", "Serving", "2 replicas ready")])
+    assert transition_events(None, stable) == [("Normal", "Serving", "2 replicas ready")]  # no Warning Stable
+    degraded = [{"type": "Degraded", "status": "True", "reason": "AnalysisFailed"}]
+    healed = Outcome([Cond("Degraded", "False", "Healthy", "no failed analysis")])
+    assert transition_events(degraded, healed) == [("Normal", "Healthy", "no failed analysis")]
+    aborted = Outcome([Cond("Degraded", "True", "RolloutAborted", "version 3 aborted: error-rate 1 > 0.05")],
+                      events=[("Warning", "RolloutAborted", "version 3 aborted: error-rate 1 > 0.05")])
+    assert transition_events(None, aborted) == [("Warning", "RolloutAborted", "version 3 aborted: error-rate 1 > 0.05")]
