@@ -27,6 +27,7 @@ end
 local PROGRESS_REASONS = {
   Pending = true, Progressing = true, Running = true, Waiting = true, Creating = true, Reconciling = true,
   Validating = true, Training = true, Evaluating = true, Deploying = true, RollingOut = true, Scaling = true,
+  NoProductionVersion = true,
 }
 -- Reasons that mean "waiting for a person" while Ready is False.
 local SUSPEND_REASONS = { Paused = true, AwaitingApproval = true }

@@ -182,6 +182,13 @@ def test_new_data_retrains_and_the_new_version_goes_through_gate_and_canary_to_p
     # without telling anything twice
     events = [e for e in json.loads(ws.kubectl("get", "events", "-o", "json"))["items"]
               if e["involvedObject"]["apiVersion"].startswith("herder.dev/")]
+    ready = cond(get(ws, "model", name), "Ready")  # Ready means: it has a production version
+    assert (ready["status"], ready["reason"]) == ("True", "ProductionVersion") and "production v2" in ready["message"]
+    told = sorted((e["reason"], e["message"].split(":")[0]) for e in events
+                  if e["involvedObject"]["kind"] == "Model" and e["reason"].startswith("Version"))
+    assert told == [("VersionPromoted", "version 1 is production"),
+                    ("VersionPromoted", "version 2 is production (was v1)"),
+                    ("VersionTrained", "version 1 registered"), ("VersionTrained", "version 2 registered")], told
     assert events, "the operator posted no Event"
     warnings = [(e["involvedObject"]["kind"], e["reason"], e["message"]) for e in events if e["type"] == "Warning"]
     assert warnings == [], warnings

@@ -22,6 +22,19 @@ from herder.policy.timestamps import rfc3339
 MAX_HISTORY = 200
 
 
+def version_event(entry: dict[str, Any]) -> tuple[str, str, str]:
+    """The Event of a version step on the Model's history (the history keeps them; the Event tells them as they
+    happen): a rejection at the gate is a Warning, the rest Normal."""
+    action, v = str(entry.get("action")), entry.get("version")
+    text = {"Trained": f"version {v} registered", "Rejected": f"version {v} rejected at the gate",
+            "Promoted": f"version {v} is production" + (f" (was v{entry['fromVersion']})"
+                                                        if entry.get("fromVersion") else ""),
+            "Candidate": f"version {v} is the candidate, awaiting herder.dev/promote"}.get(action, action)
+    detail = str(entry.get("message") or "")
+    message = f"{text}: {detail}" if detail and detail != text else text
+    return ("Warning" if action == "Rejected" else "Normal"), f"Version{action}", message
+
+
 class ModelController:
     kind = "Model"
     plural = "models"
@@ -60,6 +73,7 @@ class ModelController:
             aliases["production"] = live.production
         never_again = rolled_back(history)
         auto = spec.promotion.auto_promote if spec.promotion else True
+        judged_from = len(history)
         for v in sorted(versions):
             b = versions[v]
             gate = (b.get("status") or {}).get("gate")
@@ -93,7 +107,8 @@ class ModelController:
                 history.append({"at": now, "action": "Candidate", "version": v, "reason": "GatePassed",
                                 "message": "awaiting promotion (autoPromote is false)"})
                 aliases["candidate"] = v
-        events: list[tuple[str, str, str]] = [*retrain.events, *live.events]
+        events: list[tuple[str, str, str]] = [*retrain.events, *live.events,
+                                              *(version_event(h) for h in history[judged_from:])]
         if spec.retention is not None:
             for v in retired_versions(sorted(versions), spec.retention.keep_last, aliases,
                                       in_use(ctx, ns, name) | never_again):
@@ -117,7 +132,9 @@ class ModelController:
         elif triggers.status is not None:
             fields["triggerMetrics"] = triggers.status
         msg = f"{len(versions)} version(s)" + (f", production v{prod}" if prod else ", no production version yet")
-        return Outcome([Cond("Ready", "True", "Registered", msg), *retrain.conditions], fields=fields,
+        ready = Cond("Ready", "True", "ProductionVersion", msg) if prod else Cond("Ready", "False",
+                                                                                  "NoProductionVersion", msg)
+        return Outcome([ready, *retrain.conditions], fields=fields,
                        depends_on=deps, events=events, requeue_after=min(
                            (t for t in (retrain.requeue_after, triggers.requeue_after if triggers else None)
                             if t is not None), default=None))

@@ -37,7 +37,7 @@ NEGATIVE_TYPES = frozenset({"Degraded", "Failed", "Rejected", "Stalled"})
 # another object that is itself on its way (a Dataset still validating, a Model with no production version yet):
 # if that object has a problem, it posts the Warning itself.
 QUIET_REASONS = frozenset({"Pending", "Progressing", "Running", "Waiting", "Creating", "Validating", "Training",
-                           "DatasetNotReady", "FeatureSetNotReady", "AliasNotSet"})
+                           "DatasetNotReady", "FeatureSetNotReady", "AliasNotSet", "NoProductionVersion"})
 
 
 class SpecError(ValueError):

@@ -115,6 +115,9 @@ CASES: list[tuple[str, str, dict[str, Any], str, str]] = [
     ("model-error", "Model", obj("Model", cond("Ready", "False", "ReconcileError", "409 conflict")),
      "Degraded", "ReconcileError: 409 conflict"),
     ("model-unknown", "Model", obj("Model", cond("Ready", "Unknown", "", "")), "Progressing", ""),
+    ("model-no-production-yet", "Model",
+     obj("Model", cond("Ready", "False", "NoProductionVersion", "0 version(s), no production version yet")),
+     "Progressing", "no production version yet"),
     # ModelVersion
     ("modelversion-ready", "ModelVersion", obj("ModelVersion", READY, cond("Rejected", "False")), "Healthy", "good"),
     ("modelversion-rejected", "ModelVersion",
