@@ -66,8 +66,9 @@ class Promotion(WireModel):
     gate: PromotionGate | None = None
     """Offline gate; without it every successful version becomes candidate."""
     auto_promote: bool = True
-    """Move production to the candidate once every ModelDeployment following production has rolled it out
-    successfully; when false, production moves only on the herder.dev/promote annotation."""
+    """Make a version production as soon as it passes the gate (ModelDeployments following production then roll
+    it out, and a live failure rolls production back); when false, a passing version becomes the candidate and
+    production moves only on a new herder.dev/promote value."""
 
 
 class RetrainingTriggers(WireModel):
@@ -294,6 +295,8 @@ class ModelStatus(WireModel):
     """Retraining guardrail state."""
     trigger_metrics: MetricValues | None = None
     """Latest measurements of the retraining trigger metrics (across the deployments following production)."""
+    promote_request: AnnotationValue | None = None
+    """The herder.dev/promote value last acted on (a new value is a new request)."""
     history: Annotated[list[HistoryEntry], Field(max_length=200)] | None = None
     """Most recent steps of the loop, oldest first (trimmed to the last 200)."""
 

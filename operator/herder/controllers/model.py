@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from herder.api.annotations import PROMOTE
 from herder.api.model import ModelSpec
 from herder.controllers import children
 from herder.controllers.conditions import Cond
@@ -17,9 +18,32 @@ from herder.controllers.retrain_triggers import measure_triggers
 from herder.controllers.retraining import merge_patchable, reconcile_retraining
 from herder.controllers.scaffold import Outcome, parse_spec_as
 from herder.policy.live_rollbacks import Follower, follows_production, live_rollbacks, rolled_back
+from herder.policy.retraining import remembered
 from herder.policy.timestamps import rfc3339
 
 MAX_HISTORY = 200
+
+
+def promote_candidate(body: dict[str, Any], aliases: dict[str, Any], history: list[dict[str, Any]],
+                      never_again: set[int], now: str) -> tuple[list[tuple[str, str, str]], str | None]:
+    """The herder.dev/promote request on a Model (autoPromote false): a new value makes the candidate production
+    (history Promoted, reason ManualPromotion); with no candidate it is recorded and ignored, and an Event says
+    why. Returns the Events and the value to remember on status."""
+    status = body.get("status") or {}
+    value = ((body.get("metadata") or {}).get("annotations") or {}).get(PROMOTE)
+    if value is None or remembered(value) == status.get("promoteRequest"):
+        return [], status.get("promoteRequest")
+    candidate, current = aliases.get("candidate"), aliases.get("production")
+    if candidate is None or candidate == current or candidate in never_again:
+        why = "no candidate version awaits promotion" + (" (autoPromote is true: versions become production at "
+                                                          "the gate)" if candidate is None else "")
+        return [("Normal", "RequestIgnored", f"herder.dev/promote={value!r} ignored: {why}")], remembered(value)
+    history.append({"at": now, "action": "Promoted", "version": candidate,
+                    **({"fromVersion": current} if current else {}), "reason": "ManualPromotion",
+                    "message": f"herder.dev/promote={value!r}"})
+    aliases["production"] = candidate
+    aliases.pop("candidate", None)
+    return [], remembered(value)
 
 
 def version_event(entry: dict[str, Any]) -> tuple[str, str, str]:
@@ -107,7 +131,8 @@ class ModelController:
                 history.append({"at": now, "action": "Candidate", "version": v, "reason": "GatePassed",
                                 "message": "awaiting promotion (autoPromote is false)"})
                 aliases["candidate"] = v
-        events: list[tuple[str, str, str]] = [*retrain.events, *live.events,
+        request_events, promote_request = promote_candidate(body, aliases, history, never_again, now)
+        events: list[tuple[str, str, str]] = [*retrain.events, *live.events, *request_events,
                                               *(version_event(h) for h in history[judged_from:])]
         if spec.retention is not None:
             for v in retired_versions(sorted(versions), spec.retention.keep_last, aliases,
@@ -122,10 +147,14 @@ class ModelController:
         prod = aliases.get("production")
         fields: dict[str, Any] = {
             "versions": sorted(versions) or None, "latestVersion": max(versions) if versions else None,
-            "aliases": aliases or None, "history": history[-MAX_HISTORY:] or None,
+            # a merge patch keeps keys it does not name: an alias that went away (a promoted candidate) is null
+            "aliases": merge_patchable(status.get("aliases"), {k: v for k, v in aliases.items() if v is not None}
+                                       or None),
+            "history": history[-MAX_HISTORY:] or None,
             "productionMetrics": (versions[prod].get("spec", {}).get("metrics") or None)
             if prod in versions else None,
             "retraining": merge_patchable(status.get("retraining"), retrain.status),
+            "promoteRequest": promote_request,
         }
         if triggers is None:
             fields["triggerMetrics"] = None
