@@ -342,7 +342,8 @@ class ModelDeploymentController:
         asked = interpret(pending_requests(body["metadata"], status), target=target, state=state,
                           handled=status.get("handledRequests") or {},
                           aborted_generation=status.get("abortedGeneration", degraded.get("observedGeneration")),
-                          generation=g.context.generation, last_known_good=lkg, versions=r.versions)
+                          generation=g.context.generation, last_known_good=lkg, versions=r.versions,
+                          last_rolled_back=(status.get("lastRollback") or {}).get("from"))
         live_stable = children.read(ctx, "Deployment", deployment_name(owner, TRACK), owner.namespace)
         stable_rolled_to = rolled_version(live_stable)
         # a check nobody can measure would hold a rollout forever: refuse to start one (the stable version serves)

@@ -83,11 +83,20 @@ def rollout_in_progress(state: RolloutState, target: int) -> bool:
     return state.canary_version == target and state.current_step is not None and state.aborted_version != target
 
 
+def _retry_hint(rolled_back: int | None, target: int) -> str:
+    if rolled_back is None or rolled_back == target:
+        return ""
+    return (f"; version {rolled_back} was rolled back and what this ModelDeployment serves moved on (a Model alias "
+            f"follows the Model's production, which went back too): to try version {rolled_back} again, pin "
+            f"spec.model.version: {rolled_back}")
+
+
 def interpret(req: Requests, *, target: int, state: RolloutState, handled: Mapping[str, str],
               aborted_generation: int | None, generation: int | None, last_known_good: int | None,
-              versions: Collection[int]) -> Interpreted:
+              versions: Collection[int], last_rolled_back: int | None = None) -> Interpreted:
     """The pending requests against the rollout state (see the module doc). Aborted stays aborted until the spec
-    changes (a generation after the abort) or a new herder.dev/retry value."""
+    changes (a generation after the abort) or a new herder.dev/retry value. ``last_rolled_back`` is the version
+    status.lastRollback took out: a retry that finds nothing aborted says how to try that one again."""
     in_progress = rollout_in_progress(state, target)
     stable = state.stable_version
     done = dict(handled)
@@ -97,7 +106,8 @@ def interpret(req: Requests, *, target: int, state: RolloutState, handled: Mappi
         events.append(("Normal", "RetryRequested", f"herder.dev/retry={req.retry!r}: rolling out version "
                                                    f"{target} again") if state.aborted_version == target else
                       ("Normal", "RequestIgnored", f"herder.dev/retry={req.retry!r}: version {target} was not "
-                                                   f"aborted, nothing to retry"))
+                                                   "aborted, nothing to retry"
+                                                   + _retry_hint(last_rolled_back, target)))
     promote = False
     if req.promote is not None and (not req.promote.isdigit() or (int(req.promote) == target and in_progress)):
         # a version number waits for that version's rollout; any other value is a request now or never

@@ -37,6 +37,10 @@ def test_retry_acts_on_an_aborted_target_only() -> None:
     assert i.retry and i.handled == {"retry": "r2"} and i.events[0][1] == "RetryRequested"
     i = ask(Requests(retry="r2"), STABLE)
     assert not i.retry and i.handled == {"retry": "r2"} and i.events[0][1] == "RequestIgnored"
+    # after a rollback of a production-following deployment production moved back too: say how to retry
+    i = interpret(Requests(retry="r3"), target=1, state=STABLE, handled={}, aborted_generation=None, generation=3,
+                  last_known_good=1, versions={1, 2}, last_rolled_back=2)
+    assert not i.retry and "to try version 2 again, pin spec.model.version: 2" in i.events[0][2]
     # a spec generation after the abort retries without any request
     assert ask(Requests(), ABORTED, generation=4).retry
     assert not ask(Requests(), ABORTED).retry
