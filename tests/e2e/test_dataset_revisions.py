@@ -120,6 +120,34 @@ def test_spec_change_and_refresh_make_revisions_and_a_retrain_uses_the_new_one(w
         sorted(["iris-validate-1", "iris-validate-2", *(r["job"] for r in revisions(ws, "iris")[:2])])
     assert [r["number"] for r in revisions(ws, "iris")] == [3, 2, 1]
 
+    # 7. the source disappears: a failed revision that names the URI and the problem; revision 2 stays current and
+    # its snapshot stays readable (nothing lost)
+    csv.unlink()
+    refresh(ws, "iris", "gone")
+    gone = wait_until(lambda: (r := revisions(ws, "iris")) and r[0]["number"] == 4 and r[0], 180,
+                      what="revision 4 recorded")
+    assert gone["result"] == "Failed" and "iris.csv" in str(gone["message"]), gone
+    assert "not found" in str(gone["message"]).lower() or "no such file" in str(gone["message"]).lower(), gone
+    ds = get(ws, "dataset", "iris")
+    assert ds["status"]["currentRevision"] == 2 and cond(ds, "Ready")["status"] == "True"
+    assert local(ws, ds["status"]["snapshot"]).read_bytes() == local(ws, revisions(ws, "iris")[2]["snapshot"]) \
+        .read_bytes()
+
+    # 8. the operator restarts while a refresh is validating: one Job for the attempt, one new revision
+    before = get(ws, "dataset", "iris")["status"]["validationJob"]
+    csv.write_bytes(original)
+    refresh(ws, "iris", "restored")
+    wait_until(lambda: get(ws, "dataset", "iris")["status"].get("validationJob") != before, 60, interval=0.1,
+               what="the refresh's validation Job")
+    ws.operator.restart()  # the validation pod is still starting: a Job takes seconds to validate
+    ds = wait_until(lambda: (b := get(ws, "dataset", "iris"))["status"].get("currentRevision") == 5 and b, 180,
+                    what="revision 5 (the restored bytes) current")
+    assert ds["status"]["digest"] == "sha256:" + hashlib.sha256(original).hexdigest()
+    assert [r["number"] for r in revisions(ws, "iris")] == [5, 4, 3, 2, 1]
+    attempt = revisions(ws, "iris")[0]["job"]
+    jobs = json.loads(ws.kubectl("get", "jobs", "-o", "json"))["items"]
+    assert [j["metadata"]["name"] for j in jobs].count(attempt) == 1
+
 
 def test_new_data_retrains_and_the_new_version_goes_through_gate_and_canary_to_production(
         workspace: Workspace) -> None:
