@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -50,3 +51,35 @@ def operator_with_prometheus(workspace: Workspace, prometheus: LocalPrometheus,
     finally:
         monkeypatch.delenv("HERDER_PROMETHEUS_URL")
         workspace.operator.restart()
+
+
+@dataclass
+class S3:
+    endpoint: str
+    secret: str
+
+
+@pytest.fixture
+def operator_with_s3(workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> Iterator[S3]:
+    """An S3-compatible server (moto) on 127.0.0.1, a credentials Secret in the workspace, and the session's
+    operator restarted as the chart runs it with storage.s3.secretName (HERDER_STORAGE_SECRET, and the Secret's
+    keys as its environment); restarted without them afterwards."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    assert host == "127.0.0.1"  # loopback rule
+    keys = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_ENDPOINT_URL": f"http://{host}:{port}"}
+    workspace.kubectl("create", "secret", "generic", "herder-s3", *[f"--from-literal={k}={v}" for k, v in keys.items()])
+    for k, v in {**keys, "HERDER_STORAGE_SECRET": "herder-s3"}.items():
+        monkeypatch.setenv(k, v)
+    workspace.operator.restart()
+    try:
+        yield S3(keys["AWS_ENDPOINT_URL"], "herder-s3")
+    finally:
+        for k in [*keys, "HERDER_STORAGE_SECRET"]:
+            monkeypatch.delenv(k)
+        workspace.operator.restart()
+        server.stop()

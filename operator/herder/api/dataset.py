@@ -14,6 +14,7 @@ from herder.api.common import (
     Digest,
     Fraction,
     Name,
+    PositiveDuration,
     Time,
     Uri,
     WireModel,
@@ -157,8 +158,24 @@ class ProfileOptions(WireModel):
     """Number of fixed bins per numeric column (quantile edges of the training data)."""
 
 
+class RefreshPolicy(WireModel):
+    """How often the operator looks for new content at the source."""
+
+    interval: PositiveDuration
+    """How often to ask the source for its metadata (size, modification time, ETag). Only a change starts a
+    validation Job; an unchanged source costs no Job and no status write."""
+
+
 class DatasetSpec(WireModel):
     """A tabular data source, its schema and validation rules."""
+
+    model_config = ConfigDict(json_schema_extra=rules(
+        rule("!has(self.refresh) || !self.source.uri.startsWith('file:')",
+             "spec.refresh needs a source the operator can ask for metadata (s3://, http:// or https://)",
+             value="self.source.uri",
+             hint="the operator cannot look into the store's claim: use the herder.dev/refresh annotation for "
+                  "file:// sources (e.g. from a CronJob after the file is replaced)", field_path=".refresh"),
+    ))
 
     source: DatasetSource
     """Where the data is and how to read it."""
@@ -168,6 +185,17 @@ class DatasetSpec(WireModel):
     """Data quality rules checked by the validation Job."""
     profile: ProfileOptions | None = None
     """Options of the per-column profile recorded on status."""
+    refresh: RefreshPolicy | None = None
+    """Look for new content periodically (without it: on spec changes and the herder.dev/refresh annotation)."""
+
+    @model_validator(mode="after")
+    def _refresh_needs_remote_source(self) -> DatasetSpec:
+        if self.refresh is not None and self.source.uri.startswith("file:"):
+            raise ValueError(f"spec.refresh needs a source the operator can ask for metadata (s3://, http:// or "
+                             f"https://) (got {self.source.uri}); the operator cannot look into the store's claim: "
+                             "use the herder.dev/refresh annotation for file:// sources (e.g. from a CronJob after "
+                             "the file is replaced)")
+        return self
 
 
 # ---------------------------------------------------------------------------------------------- status
@@ -268,4 +296,6 @@ class DatasetStatus(WireModel):
     """Distinct contents validated so far, newest first (the last 10, and the current one)."""
     refresh_request: Annotated[str, StringConstraints(max_length=256)] | None = None
     """The herder.dev/refresh value the last validation answered."""
+    source_fingerprint: Annotated[str, StringConstraints(max_length=512)] | None = None
+    """The source's metadata (size, modification time, ETag) when it was last validated (spec.refresh)."""
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
 from herder.api.annotations import REFRESH
+from herder.api.common import duration_seconds
 from herder.api.dataset import ColumnProfile, DatasetSpec
 from herder.controllers import children, lookups
 from herder.controllers.conditions import Cond
@@ -15,6 +18,7 @@ from herder.policy.timestamps import rfc3339
 from herder.resources.common import Owner
 from herder.resources.jobs import JobParams, build_job
 from herder.resources.trainer_requests import validate_request
+from herder.storage.source_metadata import fingerprint
 
 
 def status_profile(raw: Any) -> list[dict[str, Any]] | None:
@@ -47,28 +51,54 @@ class DatasetController:
     def parse(self, body: dict[str, Any]) -> DatasetSpec:
         return parse_spec_as(self.kind, body, DatasetSpec)
 
+    def __init__(self) -> None:
+        # When each refreshing Dataset's source is asked next (monotonic; in memory: after a restart the first
+        # reconcile asks at once, and an unchanged answer names the attempt already decided -- no Job, no write).
+        self._next_check: dict[tuple[str, str], float] = {}
+        self._lock = threading.Lock()
+
     def reconcile(self, spec: DatasetSpec, body: dict[str, Any], ctx: OperatorContext) -> Outcome:
-        """Name the attempt (generation + refresh request) -> nothing to do once it is decided -> storage ->
-        the validation Job -> its result recorded as a revision."""
+        """Name the attempt (generation + refresh request + the source's metadata) -> nothing to do once it is
+        decided -> storage -> the validation Job -> its result recorded as a revision."""
         meta = body["metadata"]
         ns, name, gen = meta["namespace"], meta["name"], meta.get("generation", 1)
         status = body.get("status") or {}
         refresh = (meta.get("annotations") or {}).get(REFRESH)
-        job_name = attempt_job_name(name, gen, refresh)
+        source = self._source_fingerprint(spec, status, ns, name)
+        job_name = attempt_job_name(name, gen, "|".join(t for t in (refresh, source) if t) or None)
+        again = duration_seconds(spec.refresh.interval) if spec.refresh else None
         if _decided(status, body, job_name):
-            return Outcome([])  # this attempt is decided; a new spec or refresh value makes a new Job
+            return Outcome([], requeue_after=again)  # decided; a new spec, refresh value or source makes a new Job
         if status.get("validationJob") != job_name and (problem := lookups.storage_missing(ctx, ns)) is not None:
             return waiting(ctx, [problem], set())
         job, action = self._ensure_job(spec, body, ctx, job_name)
         events = [("Normal", "ValidationStarted", f"created Job {job_name}")] if action == "created" else []
         done = {c["type"]: c for c in (job.get("status") or {}).get("conditions") or [] if c.get("status") == "True"}
+        attempt = {"validationJob": job_name, "refreshRequest": refresh, "sourceFingerprint": source}
         if "Complete" in done:
-            return self._passed(body, ctx, job_name, refresh, events)
+            return self._passed(body, ctx, job_name, attempt, events)
         if "Failed" in done:
-            return self._failed(body, ctx, job_name, refresh, failed=done["Failed"], events=events)
-        return Outcome([Cond("Validated", "Unknown", "Validating", f"validation Job {job_name} is running"),
-                        Cond("Ready", "False", "Validating", f"validation Job {job_name} is running")],
-                       fields={"validationJob": job_name}, events=events, requeue_after=2.0)
+            return self._failed(body, ctx, job_name, attempt, failed=done["Failed"], events=events)
+        running = f"validation Job {job_name} is running"
+        usable = current(status.get("revisions") or [])
+        ready = (Cond("Ready", "True", "Validated", f"revision {usable['number']}, {usable.get('digest')} "
+                                                    f"({running}; training keeps revision {usable['number']})")
+                 if usable is not None and usable.get("snapshot") else Cond("Ready", "False", "Validating", running))
+        return Outcome([Cond("Validated", "Unknown", "Validating", running), ready],
+                       fields={"validationJob": job_name, "sourceFingerprint": source}, events=events,
+                       requeue_after=2.0)
+
+    def _source_fingerprint(self, spec: DatasetSpec, status: dict[str, Any], ns: str, name: str) -> str | None:
+        """The source's metadata as last recorded, asked again when spec.refresh says it is time."""
+        stored = status.get("sourceFingerprint")
+        if spec.refresh is None:
+            return None
+        now = time.monotonic()
+        with self._lock:
+            due = self._next_check.get((ns, name), 0.0) <= now
+            if due:
+                self._next_check[(ns, name)] = now + duration_seconds(spec.refresh.interval)
+        return fingerprint(spec.source.uri) if due else (str(stored) if stored else None)
 
     def _ensure_job(self, spec: DatasetSpec, body: dict[str, Any], ctx: OperatorContext,
                     job_name: str) -> tuple[dict[str, Any], str]:
@@ -78,9 +108,10 @@ class DatasetController:
                                    snapshot_dir=store.path("snapshots"))
         return children.ensure(ctx, self.kind, build_job(Owner.from_body(self.kind, body), JobParams(
             name=job_name, component="validation", image=ctx.config.herder_image, args=["validate"],
-            request=request, storage=store, deadline_seconds=1800, backoff_limit=1)), update=False)
+            request=request, storage=store, deadline_seconds=1800, backoff_limit=1,
+            s3_secret=ctx.config.storage_secret)), update=False)
 
-    def _passed(self, body: dict[str, Any], ctx: OperatorContext, job_name: str, refresh: str | None,
+    def _passed(self, body: dict[str, Any], ctx: OperatorContext, job_name: str, attempt: dict[str, Any],
                 events: list[tuple[str, str, str]]) -> Outcome:
         status = body.get("status") or {}
         pods = children.pods_of_job(ctx, job_name, body["metadata"]["namespace"])
@@ -105,8 +136,7 @@ class DatasetController:
              Cond("Ready", "True", "Validated", f"revision {number}, {digest}")],
             fields={"digest": digest, "rows": rows, "validatedAt": rfc3339(), "validationJob": job_name,
                     "profile": status_profile(summary.get("profile")), "revisions": revisions,
-                    "currentRevision": (current(revisions) or {}).get("number"), "snapshot": snapshot,
-                    "refreshRequest": refresh},
+                    "currentRevision": (current(revisions) or {}).get("number"), "snapshot": snapshot, **attempt},
             events=events)
 
     @staticmethod
@@ -115,7 +145,7 @@ class DatasetController:
         the path as *it* saw it, which may be a node-local translation."""
         return "file://" + lookups.storage(ctx).path("snapshots", "sha256", f"{digest.removeprefix('sha256:')}.{fmt}")
 
-    def _failed(self, body: dict[str, Any], ctx: OperatorContext, job_name: str, refresh: str | None, *,
+    def _failed(self, body: dict[str, Any], ctx: OperatorContext, job_name: str, attempt: dict[str, Any], *,
                 failed: dict[str, Any], events: list[tuple[str, str, str]]) -> Outcome:
         """A failed validation is a revision that never becomes current. With a current revision whose snapshot
         is in the store, the Dataset stays Ready on it (training keeps reading those bytes); without one (the
@@ -130,7 +160,7 @@ class DatasetController:
         number = revisions[0]["number"] if revisions else None
         text = f"revision {number}: {text}"  # the Validated transition's Event says it once
         usable = current(revisions)
-        fields = {"validationJob": job_name, "revisions": revisions, "refreshRequest": refresh}
+        fields = {"revisions": revisions, **attempt}
         if usable is not None and usable.get("snapshot") and status.get("snapshot") == usable["snapshot"]:
             return Outcome([Cond("Validated", "False", reason, text),
                             Cond("Ready", "True", "Validated",

@@ -194,7 +194,8 @@ class TrainingJobController:
                 limits={k: str(v) for k, v in ((spec.resources.limits if spec.resources else None) or {}).items()},
                 deadline_seconds=_seconds(spec.deadline), backoff_limit=spec.backoff_limit if spec.backoff_limit
                 is not None else 2, extra_labels={"herder.dev/model": spec.model_ref.name},
-                completions=trials, parallelism=(spec.search.parallelism or 1) if spec.search and trials else None))
+                completions=trials, parallelism=(spec.search.parallelism or 1) if spec.search and trials else None,
+                s3_secret=ctx.config.storage_secret))
             desired["metadata"]["annotations"] = {VERSION_ANNOTATION: str(version)}
             job, action = children.create_if_absent(ctx, self.kind, desired)
             if action == "created":

@@ -88,6 +88,21 @@ class Storage:
         return "/".join([STORE_MOUNT, *[p.strip("/") for p in parts]])
 
 
+S3_KEYS = (("AWS_ACCESS_KEY_ID", False), ("AWS_SECRET_ACCESS_KEY", False), ("AWS_SESSION_TOKEN", True),
+           ("AWS_ENDPOINT_URL", True), ("AWS_DEFAULT_REGION", True))
+"""Keys of the S3 credentials Secret (optional ones may be absent): what boto, s3fs and herder read."""
+
+
+def s3_credentials_env(secret: str | None) -> list[dict[str, Any]]:
+    """Environment entries from the S3 credentials Secret, key by key (secretKeyRef, so nothing else in the Secret
+    reaches the pod and the values never appear in the pod spec); none without a Secret."""
+    if not secret:
+        return []
+    return [{"name": key, "valueFrom": {"secretKeyRef": {"name": secret, "key": key,
+                                                          **({"optional": True} if optional else {})}}}
+            for key, optional in S3_KEYS]
+
+
 def pod_ip_env() -> dict[str, Any]:
     return {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}
 

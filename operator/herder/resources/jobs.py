@@ -20,6 +20,7 @@ from herder.resources.common import (
     container_security_context,
     metadata,
     pod_security_context,
+    s3_credentials_env,
     tmp_volume,
 )
 
@@ -42,6 +43,8 @@ class JobParams:
     completions: int | None = None
     parallelism: int | None = None
     extra_labels: dict[str, str] | None = None
+    s3_secret: str | None = None
+    """Secret with S3 credentials (s3:// sources and stores); its keys become the container's environment."""
 
 
 def build_job(owner: Owner, p: JobParams) -> dict[str, Any]:
@@ -54,7 +57,8 @@ def build_job(owner: Owner, p: JobParams) -> dict[str, Any]:
         # explicit, so the path is visible in the pod spec (and rewritten by the local node agent)
         "args": [*p.args, f"--termination-log={TERMINATION_PATH}"],
         "env": [{"name": "HERDER_REQUEST_JSON", "value": json.dumps(p.request, sort_keys=True,
-                                                                   separators=(",", ":"))}],
+                                                                   separators=(",", ":"))},
+                *s3_credentials_env(p.s3_secret)],
         "volumeMounts": [p.storage.mount(), tmp_mount],
         "securityContext": container_security_context(),
         "terminationMessagePath": TERMINATION_PATH,

@@ -45,8 +45,9 @@ class LoadedData:
 
 
 def storage_options() -> dict[str, Any]:
-    """fsspec options for s3: an S3-compatible endpoint from HERDER_S3_ENDPOINT_URL (same name as the server)."""
-    endpoint = os.environ.get("HERDER_S3_ENDPOINT_URL")
+    """fsspec options for s3: an S3-compatible endpoint from HERDER_S3_ENDPOINT_URL (same name as the server) or
+    AWS_ENDPOINT_URL (the store Secret's key)."""
+    endpoint = os.environ.get("HERDER_S3_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT_URL")
     return {"endpoint_url": endpoint} if endpoint else {}
 
 

@@ -99,6 +99,11 @@ _TRIGGER = "spec.retraining.triggers.metrics.0"
 CASES: list[Case] = [
     # Dataset
     Case("dataset-format-not-in-enum", "Dataset", _set("spec.source.format", "json"), "spec.source.format"),
+    Case("dataset-refresh-of-a-file-source", "Dataset", _set("spec.refresh", {"interval": "30s"}), "spec.refresh",
+         expect=("file:///var/lib/herder/store/datasets/iris.csv", "herder.dev/refresh annotation")),
+    Case("dataset-refresh-zero-interval", "Dataset", _all(_set("spec.source.uri", "s3://events/iris.csv"),
+                                                          _set("spec.refresh", {"interval": "0s"})),
+         "spec.refresh.interval", expect=("0s",)),
     Case("dataset-uri-scheme", "Dataset", _set("spec.source.uri", "ftp://host/iris.csv"), "spec.source.uri",
          expect=("ftp://host/iris.csv", "expected a URI with scheme file, s3, http or https")),
     Case("dataset-csv-options-with-parquet", "Dataset", _set("spec.source.format", "parquet"), "spec.source.csv"),

@@ -106,6 +106,18 @@ def test_job() -> None:
     assert_restricted(pod)
     assert pod["restartPolicy"] == "Never"
     assert pod["containers"][0]["env"][0] == {"name": "HERDER_REQUEST_JSON", "value": '{"a":1}'}
+    assert len(pod["containers"][0]["env"]) == 1  # no S3 Secret configured: no credentials
+
+
+def test_job_gets_s3_credentials_key_by_key_from_the_secret() -> None:
+    job = build_job(Owner("Dataset", "d", "ml", "u"), JobParams(
+        name="d-validate-1", component="validation", image="img:1", args=["validate"], request={},
+        storage=Storage("store"), s3_secret="herder-s3"))
+    env = {e["name"]: e for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
+    ref = env["AWS_ACCESS_KEY_ID"]["valueFrom"]["secretKeyRef"]
+    assert ref == {"name": "herder-s3", "key": "AWS_ACCESS_KEY_ID"}  # required
+    assert env["AWS_ENDPOINT_URL"]["valueFrom"]["secretKeyRef"]["optional"] is True
+    assert all("value" not in e for k, e in env.items() if k.startswith("AWS_"))  # no secret in the pod spec
 
 
 def test_serving_deployment_extra_env() -> None:
