@@ -124,7 +124,7 @@ def test_missing_dataset_approval_and_restart_in_flight(workspace: Workspace) ->
     assert missing["reason"] == "DatasetNotFound"
     assert "spec.retraining.data.datasetRef refers to Dataset 'iris-fresh', which does not exist" in missing["message"]
     assert cond(refs, "Retraining")["reason"] == "DatasetNotFound"
-    assert cond(refs, "Ready")["status"] == "True"  # the registry itself is fine
+    assert cond(refs, "Ready")["reason"] == "NoProductionVersion"  # the registry itself is fine: nothing trained yet
     annotate(ws, "iris-gated", "retrain", "go")
     annotate(ws, "iris-gated", "approve-retrain", "early")  # given before anything waited: approves nothing
     assert training_jobs(ws, "iris-gated") == []

@@ -100,6 +100,8 @@ def key_of(kind: str, body: dict[str, Any]) -> ObjKey:
 # Condition types that describe an activity: its end is told by the outcome's own condition (Succeeded, Ready,
 # Degraded), so "Running is False" or "Progressing is False" is no Event of its own.
 ACTIVITY_TYPES = frozenset({"Running", "Progressing"})
+ACTIVITY_DONE = frozenset({"Completed", "Stable"})
+"""An activity's normal end: no Event (an abort or a rollback ending it is a Warning)."""
 
 
 def event_type(c: Cond) -> str:
@@ -108,7 +110,7 @@ def event_type(c: Cond) -> str:
     if c.type in NEGATIVE_TYPES:
         bad = c.status == "True"
     else:
-        bad = c.type not in ACTIVITY_TYPES and c.status == "False" and c.reason not in QUIET_REASONS
+        bad = c.status == "False" and c.reason not in QUIET_REASONS and c.reason not in ACTIVITY_DONE
     return "Warning" if bad else "Normal"
 
 
@@ -121,7 +123,7 @@ def transition_events(old: list[dict[str, Any]] | None, outcome: Outcome) -> lis
     out: list[tuple[str, str, str]] = []
     said: set[str] = set()
     for c in transitions(old, outcome.conditions):
-        if c.type in ACTIVITY_TYPES and c.status != "True":
+        if c.type in ACTIVITY_TYPES and c.status != "True" and c.reason in ACTIVITY_DONE:
             continue
         if c.type in NEGATIVE_TYPES and c.status != "True" and was.get(c.type) != "True":
             continue
