@@ -55,6 +55,7 @@ def run_validation(request: ValidateRequest, log: Callable[[str], None] = print)
     if result.valid and request.snapshot_dir and loaded.raw is not None:
         result.snapshot = snapshot(request.snapshot_dir, loaded.digest, request.source.format, loaded.raw)
         log(f"[validate] snapshot {result.snapshot}")
+    loaded.raw = None  # the bytes were kept only for the snapshot
     return result
 
 
