@@ -158,7 +158,8 @@ def test_new_data_retrains_and_the_new_version_goes_through_gate_and_canary_to_p
     name = "fresh"
     csv = ws.store / "datasets" / "iris.csv"
     original = csv.read_bytes()
-    loop = model(name, triggers={"manual": True, "newData": True}, cooldown="1s", maxPerDay=5)
+    loop = model(name, triggers={"manual": True, "newData": True, "newDataMinDrift": "0.1"}, cooldown="1s",
+                 maxPerDay=5)
     first = {"apiVersion": "herder.dev/v1alpha1", "kind": "TrainingJob", "metadata": {"name": f"{name}-v1"},
              "spec": {**LOOP["spec"]["training"], "modelRef": {"name": name}}}
     deployment = {"apiVersion": "herder.dev/v1alpha1", "kind": "ModelDeployment", "metadata": {"name": name},
@@ -188,6 +189,16 @@ def test_new_data_retrains_and_the_new_version_goes_through_gate_and_canary_to_p
         triggered = next(e for e in h if e["action"] == "RetrainTriggered")
         assert triggered["reason"] == "NewData" and triggered["trainingJob"] == f"{name}-retrain-1"
         assert "Dataset revision 2 is new (the last retrain took revision 1)" in triggered["message"]
+        assert "against revision 1 (production's), reaches newDataMinDrift 0.1" in triggered["message"]
+        # the new revision's drift against the one production was trained on, counted in revision 1's bins
+        ds = get(ws, "dataset", "iris")["status"]
+        [drift] = ds["revisions"][0]["drift"]
+        assert drift["againstRevision"] == 1 and float(drift["value"]) > 0.1, drift
+        assert drift["column"] in {"sepal_length", "sepal_width", "petal_length", "petal_width"}
+        assert float(drift["columns"]["species"]) == 0  # the labels did not move
+        assert [b["revision"] for b in ds["baselines"]] == [1]  # production v1 still measures against it
+        assert f"drift against revision 1: PSI {drift['value']}" in cond(get(ws, "dataset", "iris"),
+                                                                           "Validated")["message"]
         tj = wait_cond(ws, "trainingjob", f"{name}-retrain-1", "Succeeded", timeout=300)
         assert tj["status"]["datasetRevision"] == 2
         wait_until(lambda: production(ws, name) == 2, 120, what="production -> v2 (the gate)")

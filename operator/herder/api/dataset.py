@@ -244,6 +244,31 @@ class ColumnProfile(WireModel):
 RevisionResult = Literal["Passed", "Failed"]
 
 
+class RevisionDrift(WireModel):
+    """How far a revision's content moved from an earlier revision (PSI per column, counted into the earlier
+    revision's bins by the validation Job; the statistic drift monitoring uses: < 0.1 stable, 0.1-0.25 moderate,
+    > 0.25 a significant shift)."""
+
+    against_revision: Annotated[int, Field(ge=1)]
+    """The earlier revision: the one current before it, and each one a production version was trained on."""
+    value: DecimalString | None = None
+    """The largest column PSI (absent when no column could be compared)."""
+    column: ColumnName | None = None
+    """The column with the largest PSI."""
+    columns: Annotated[dict[str, DecimalString], Field(max_length=5)] | None = None
+    """The (at most five) columns that moved most, with their PSI."""
+
+
+class DatasetBaseline(WireModel):
+    """The profile of a revision that is no longer current but that a model version was trained on: the bins its
+    drift monitoring counts live traffic into, and what new revisions are compared with."""
+
+    revision: Annotated[int, Field(ge=1)]
+    """The revision's number."""
+    profile: Annotated[list[ColumnProfile], Field(max_length=512)]
+    """Its per-column profile, as status.profile was while it was current."""
+
+
 class DatasetRevision(WireModel):
     """One distinct content a validation read (or failed to accept)."""
 
@@ -267,6 +292,9 @@ class DatasetRevision(WireModel):
     """Why it failed, e.g. InvalidData."""
     message: Annotated[str, StringConstraints(max_length=1024)] | None = None
     """What the validation said."""
+    drift: Annotated[list[RevisionDrift], Field(max_length=4)] | None = None
+    """Drift against the revision current before it and against the revisions production versions were trained
+    on (a passed revision only)."""
 
 
 class DatasetStatus(WireModel):
@@ -294,6 +322,9 @@ class DatasetStatus(WireModel):
     """The current revision's content-addressed copy in the store (what new TrainingJobs read)."""
     revisions: Annotated[list[DatasetRevision], Field(max_length=11)] | None = None
     """Distinct contents validated so far, newest first (the last 10, and the current one)."""
+    baselines: Annotated[list[DatasetBaseline], Field(max_length=3)] | None = None
+    """Profiles of earlier revisions that model versions with an alias (production, candidate) were trained on:
+    their drift baselines, kept while they are referenced (at most three, newest first)."""
     refresh_request: Annotated[str, StringConstraints(max_length=256)] | None = None
     """The herder.dev/refresh value the last validation answered."""
     source_fingerprint: Annotated[str, StringConstraints(max_length=512)] | None = None

@@ -74,6 +74,12 @@ class Promotion(WireModel):
 class RetrainingTriggers(WireModel):
     """What starts a retrain: live metrics that breach (drift, accuracy), a schedule, or the manual annotation."""
 
+    model_config = ConfigDict(json_schema_extra=rules(
+        rule("!has(self.newDataMinDrift) || (has(self.newData) && self.newData)",
+             "newDataMinDrift needs newData: true", value="self.newDataMinDrift",
+             hint="set newData: true, or remove newDataMinDrift", field_path=".newDataMinDrift"),
+    ))
+
     metrics: MetricChecks | None = None
     """Live metric checks on the production deployments (e.g. FeatureDriftPSI max 0.25, Accuracy min 0.9)."""
     schedule: CronSchedule | None = None
@@ -83,6 +89,18 @@ class RetrainingTriggers(WireModel):
     new_data: bool = False
     """Whether a new current revision of the retraining Dataset starts a retrain (with the same guardrails; a
     revision that appears while a guardrail holds waits for it). The first revision seen is the baseline."""
+    new_data_min_drift: DecimalString | None = None
+    """With newData: a new revision starts a retrain only when its drift (the largest column PSI, on the Dataset's
+    status.revisions[].drift) against the revision the production version was trained on reaches this value, e.g.
+    "0.1"; a revision whose drift is unknown (no production version, its profile no longer kept) still starts one.
+    Default: any new revision does."""
+
+    @model_validator(mode="after")
+    def _min_drift_needs_new_data(self) -> RetrainingTriggers:
+        if self.new_data_min_drift is not None and not self.new_data:
+            raise ValueError(f"newDataMinDrift needs newData: true (got newDataMinDrift {self.new_data_min_drift!r}"
+                             " with newData false); set newData: true, or remove newDataMinDrift")
+        return self
 
     @field_validator("schedule")
     @classmethod

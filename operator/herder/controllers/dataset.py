@@ -13,7 +13,16 @@ from herder.controllers import children, lookups
 from herder.controllers.conditions import Cond
 from herder.controllers.context import OperatorContext
 from herder.controllers.scaffold import Outcome, parse_spec_as, waiting
-from herder.policy.dataset_revisions import Validation, attempt_job_name, current, record
+from herder.policy.dataset_revisions import (
+    Validation,
+    attempt_job_name,
+    baselines_after,
+    current,
+    drift_summary,
+    drift_text,
+    record,
+    references,
+)
 from herder.policy.timestamps import rfc3339
 from herder.resources.common import Owner
 from herder.resources.jobs import JobParams, build_job
@@ -105,7 +114,8 @@ class DatasetController:
         meta = body["metadata"]
         store = lookups.storage(ctx)
         request = validate_request(spec, store.path("profiles", meta["uid"], f"{job_name}.json"),
-                                   snapshot_dir=store.path("snapshots"))
+                                   snapshot_dir=store.path("snapshots"),
+                                   references=references(body.get("status") or {}))
         return children.ensure(ctx, self.kind, build_job(Owner.from_body(self.kind, body), JobParams(
             name=job_name, component="validation", image=ctx.config.herder_image, args=["validate"],
             request=request, storage=store, deadline_seconds=1800, backoff_limit=1,
@@ -127,17 +137,24 @@ class DatasetController:
         size = summary.get("sizeBytes") if isinstance(summary.get("sizeBytes"), int) else None
         snapshot = self._snapshot_uri(ctx, digest, spec_format(body)) if summary.get("snapshot") else None
         before = status.get("revisions") or []
-        revisions = record(before, Validation(job_name, "Passed", rfc3339(), digest, rows, size, snapshot))
+        drift = drift_summary(summary.get("drift"))
+        revisions = record(before, Validation(job_name, "Passed", rfc3339(), digest, rows, size, snapshot,
+                                              drift=drift))
         number = (current(revisions) or {}).get("number")
         new = len(revisions) > len(before) or revisions[:1] != before[:1]
-        said = f"revision {number}: {rows} rows match the schema" + ("" if new else " (content unchanged)")
+        said = (f"revision {number}: {rows} rows match the schema" + (drift_text(drift) if new else "")
+                + ("" if new else " (content unchanged)"))
+        fields: dict[str, Any] = {
+            "digest": digest, "rows": rows, "validatedAt": rfc3339(), "validationJob": job_name,
+            "profile": status_profile(summary.get("profile")), "revisions": revisions, "currentRevision": number,
+            "snapshot": snapshot, **attempt}
+        if new:
+            kept = baselines_after(status, number, lookups.dataset_revisions_in_use(ctx, body))
+            fields["baselines"] = kept or None
         return Outcome(
             [Cond("Validated", "True", "Valid", said),
              Cond("Ready", "True", "Validated", f"revision {number}, {digest}")],
-            fields={"digest": digest, "rows": rows, "validatedAt": rfc3339(), "validationJob": job_name,
-                    "profile": status_profile(summary.get("profile")), "revisions": revisions,
-                    "currentRevision": (current(revisions) or {}).get("number"), "snapshot": snapshot, **attempt},
-            events=events)
+            fields=fields, events=events)
 
     @staticmethod
     def _snapshot_uri(ctx: OperatorContext, digest: str, fmt: str) -> str:

@@ -38,6 +38,26 @@ def get(ctx: OperatorContext, kind: str, namespace: str, name: str) -> dict[str,
     return ctx.store.get(ObjKey(kind, namespace, name))
 
 
+def dataset_revisions_in_use(ctx: OperatorContext, dataset: dict[str, Any]) -> set[int]:
+    """Revisions of ``dataset`` that something still measures against: model versions with an alias (production,
+    candidate: their drift baseline) and TrainingJobs that pinned one and have not finished (their version will
+    need it)."""
+    ns, name = dataset["metadata"]["namespace"], dataset["metadata"]["name"]
+    used: set[int] = set()
+    for key, mv in ctx.store.items("ModelVersion"):
+        ds = ((mv.get("spec") or {}).get("lineage") or {}).get("dataset") or {}
+        if (key.namespace == ns and ds.get("name") == name and isinstance(ds.get("revision"), int)
+                and (mv.get("status") or {}).get("aliases")):
+            used.add(ds["revision"])
+    for key, tj in ctx.store.items("TrainingJob"):
+        st = tj.get("status") or {}
+        if (key.namespace == ns and (tj.get("spec") or {}).get("datasetRef", {}).get("name") == name
+                and isinstance(st.get("datasetRevision"), int)
+                and not (is_true(tj, "Succeeded") or is_true(tj, "Failed"))):
+            used.add(st["datasetRevision"])
+    return used
+
+
 def storage(ctx: OperatorContext) -> Storage:
     uri = ctx.config.storage_uri
     if not uri.startswith("pvc://"):

@@ -28,6 +28,7 @@ from herder.controllers.context import ObjKey, OperatorContext
 from herder.monitoring import prometheus, sampling
 from herder.monitoring.builtin import scrape_with_bins
 from herder.policy.analysis import Measurement, evaluate, verdict
+from herder.policy.dataset_revisions import profile_of
 from herder.policy.drift import (
     DEFAULT_MIN_SAMPLES,
     DRIFT_METRICS,
@@ -97,11 +98,13 @@ def serving_deployments(ctx: OperatorContext, ns: str, model: str, version: int)
 
 
 def baseline_of(ctx: OperatorContext, ns: str, mv: Mapping[str, Any]) -> BaselineProfile | None:
-    """The production version's drift baseline: the bins of its training Dataset's profile (the same bins the
-    trainer wrote into the artifact's metadata and the server counts into)."""
-    ds_name = ((mv.get("spec") or {}).get("lineage") or {}).get("dataset", {}).get("name")
-    ds = lookups.get(ctx, "Dataset", ns, ds_name) if ds_name else None
-    profile = ((ds or {}).get("status") or {}).get("profile")
+    """The production version's drift baseline: the bins of the Dataset revision it was trained on (the same bins
+    the trainer wrote into the artifact's metadata and the server counts into) -- the current profile, or a kept
+    baseline once newer content is current (comparing live counts with another revision's bins would be noise)."""
+    lineage = ((mv.get("spec") or {}).get("lineage") or {}).get("dataset") or {}
+    ds = lookups.get(ctx, "Dataset", ns, lineage["name"]) if lineage.get("name") else None
+    revision = lineage.get("revision") if isinstance(lineage.get("revision"), int) else None
+    profile = profile_of((ds or {}).get("status") or {}, revision)
     if not profile:
         return None
     target = (((ds or {}).get("spec") or {}).get("schema") or {}).get("target")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from kubernetes.client.rest import ApiException
@@ -22,7 +23,8 @@ from herder.api.model import ModelSpec, Retraining
 from herder.controllers import lookups
 from herder.controllers.conditions import Cond
 from herder.controllers.context import ObjKey, OperatorContext
-from herder.policy.retraining import Book, Breach, Decision, blocked_by, decide, finished, idle_message
+from herder.controllers.modelversion import versions_of
+from herder.policy.retraining import Book, Breach, DataDrift, Decision, blocked_by, decide, finished, idle_message
 from herder.policy.timestamps import rfc3339
 from herder.resources.common import Owner, labels
 
@@ -118,6 +120,25 @@ def merge_patchable(old: dict[str, Any] | None, new: dict[str, Any] | None) -> d
     return {**{k: None for k in old if k not in new}, **new}
 
 
+def data_drift(ctx: OperatorContext, body: dict[str, Any], dataset: dict[str, Any]) -> DataDrift | None:
+    """The retraining Dataset's current revision against the revision the production version was trained on
+    (read from the revision's drift on the Dataset's status); None without a production version."""
+    meta = body["metadata"]
+    prod = ((body.get("status") or {}).get("aliases") or {}).get("production")
+    mv = versions_of(ctx, meta["namespace"], meta["name"]).get(prod) if prod else None
+    lineage = (((mv or {}).get("spec") or {}).get("lineage") or {}).get("dataset") or {}
+    if mv is None or lineage.get("name") != dataset["metadata"]["name"]:
+        return None
+    against = lineage.get("revision") if isinstance(lineage.get("revision"), int) else None
+    st = dataset.get("status") or {}
+    number = st.get("currentRevision")
+    latest: dict[str, Any] = next((r for r in st.get("revisions") or [] if r.get("number") == number), {})
+    if against == number:
+        return DataDrift(against, Decimal(0))
+    measured: dict[str, Any] = next((d for d in latest.get("drift") or [] if d.get("againstRevision") == against), {})
+    return DataDrift(against, Decimal(measured["value"]) if "value" in measured else None)
+
+
 def reconcile_retraining(spec: ModelSpec, body: dict[str, Any], ctx: OperatorContext, now: dt.datetime,
                          breaches: list[Breach] | None = None) -> RetrainOutcome:
     meta = body["metadata"]
@@ -177,7 +198,8 @@ def reconcile_retraining(spec: ModelSpec, body: dict[str, Any], ctx: OperatorCon
     annotations = meta.get("annotations") or {}
     decision = decide(policy, book, now, model=name, retrain_annotation=annotations.get("herder.dev/retrain"),
                       approve_annotation=annotations.get("herder.dev/approve-retrain"), breaches=breaches or [],
-                      data_revision=(dataset.get("status") or {}).get("currentRevision"))
+                      data_revision=(dataset.get("status") or {}).get("currentRevision"),
+                      data_drift=data_drift(ctx, body, dataset) if policy.triggers.new_data_min_drift else None)
     request = decision.request
     if decision.action == "Start":
         job = decision.book.in_flight

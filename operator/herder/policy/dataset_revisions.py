@@ -11,12 +11,17 @@ Pure bookkeeping (no I/O), so the rules are unit-tested on their own:
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+import math
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from herder.api.common import from_decimal
+
 KEEP = 10
 """Revisions kept on status (newest first); the current one is kept even when older."""
+KEEP_BASELINES = 3
+"""Profiles of earlier, still referenced revisions kept on status (each is at most ~2 KiB)."""
 MAX_NAME = 63
 """Job names are label values (job-name): at most 63 characters."""
 
@@ -48,6 +53,8 @@ class Validation:
     snapshot: str | None = None
     reason: str | None = None
     message: str | None = None
+    drift: tuple[dict[str, Any], ...] = ()
+    """Wire form (see :func:`drift_summary`) of the drift against earlier revisions."""
 
 
 def _wire(v: Validation, number: int) -> dict[str, Any]:
@@ -57,6 +64,8 @@ def _wire(v: Validation, number: int) -> dict[str, Any]:
                        ("message", v.message)):
         if value is not None:
             out[key] = value
+    if v.drift:
+        out["drift"] = [dict(d) for d in v.drift]
     return out
 
 
@@ -81,3 +90,65 @@ def record(revisions: Sequence[Mapping[str, Any]], found: Validation) -> list[di
     if newest_passed is not None and newest_passed not in keep:
         keep[-1] = dict(newest_passed)  # never drop the revision training uses
     return keep
+
+
+# ---------------------------------------------------------------------------------------------- drift baselines
+def references(status: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """What a new validation compares its content with: the current revision's profile and the kept baselines
+    (the validation request's ``references``)."""
+    out: list[dict[str, Any]] = []
+    if status.get("currentRevision") and status.get("profile"):
+        out.append({"revision": int(status["currentRevision"]), "profile": list(status["profile"])})
+    for b in status.get("baselines") or []:
+        if b.get("revision") not in {r["revision"] for r in out} and b.get("profile"):
+            out.append({"revision": int(b["revision"]), "profile": list(b["profile"])})
+    return out[:4]
+
+
+def profile_of(status: Mapping[str, Any], revision: int | None) -> list[Any] | None:
+    """The profile of ``revision`` (None: the current one) if the status still has it."""
+    if revision is None or revision == status.get("currentRevision"):
+        return status.get("profile") or None
+    return next((b.get("profile") for b in status.get("baselines") or [] if b.get("revision") == revision), None)
+
+
+def baselines_after(status: Mapping[str, Any], new_current: int | None,
+                    referenced: Collection[int]) -> list[dict[str, Any]]:
+    """The baselines to keep once ``new_current`` is the current revision: the profiles (the old current one's,
+    the kept ones) of revisions a model version still refers to, newest first, at most KEEP_BASELINES."""
+    known = {int(b["revision"]): b["profile"] for b in status.get("baselines") or [] if b.get("profile")}
+    if status.get("currentRevision") and status.get("profile"):
+        known[int(status["currentRevision"])] = status["profile"]
+    keep = sorted((n for n in known if n in referenced and n != new_current), reverse=True)[:KEEP_BASELINES]
+    return [{"revision": n, "profile": list(known[n])} for n in keep]
+
+
+def _number(value: Any) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return from_decimal(value)
+
+
+def drift_summary(raw: Any) -> tuple[dict[str, Any], ...]:
+    """The validator's drift report (``[{revision, value, column, columns}]``) as status entries; anything
+    malformed is left out rather than failing the revision."""
+    out: list[dict[str, Any]] = []
+    for d in raw if isinstance(raw, list) else []:
+        if not isinstance(d, dict) or not isinstance(d.get("revision"), int) or d["revision"] < 1:
+            continue
+        entry: dict[str, Any] = {"againstRevision": d["revision"]}
+        if (value := _number(d.get("value"))) is not None:
+            entry["value"] = value
+            if isinstance(d.get("column"), str) and d["column"]:
+                entry["column"] = d["column"][:128]
+        columns = {str(k)[:128]: n for k, v in (d.get("columns") or {}).items() if (n := _number(v)) is not None}
+        if columns:
+            entry["columns"] = dict(list(columns.items())[:5])
+        out.append(entry)
+    return tuple(out[:4])
+
+
+def drift_text(drift: Sequence[Mapping[str, Any]]) -> str:
+    """'; drift against revision 1: PSI 0.41 (petal_length)' for a Validated message (empty without drift)."""
+    said = [f"revision {d['againstRevision']}: PSI {d['value']} ({d.get('column')})" for d in drift if "value" in d]
+    return f"; drift against {', '.join(said)}" if said else ""

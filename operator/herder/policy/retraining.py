@@ -23,6 +23,7 @@ import datetime as dt
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from decimal import Decimal
 from typing import Any, Literal
 
 from herder.api.common import duration_seconds
@@ -183,37 +184,60 @@ def blocked_by(policy: Retraining, book: Book, now: dt.datetime) -> tuple[str, s
     return None
 
 
-def _data_request(policy: Retraining, book: Book, revision: int | None) -> tuple[Request | None, Book]:
+@dataclass(frozen=True)
+class DataDrift:
+    """The retraining Dataset's current revision measured against the revision production was trained on."""
+
+    against: int | None
+    """Production's revision (None: no production version, or it has no revision)."""
+    value: Decimal | None
+    """The largest column PSI (None: not measured, e.g. that revision's profile is no longer kept)."""
+
+
+def _data_request(policy: Retraining, book: Book, revision: int | None,
+                  drift: DataDrift | None) -> tuple[Request | None, Book, str | None]:
     """A new current revision of the retraining Dataset, when the newData trigger is on. The first revision seen
     is the baseline (turning the trigger on does not retrain at once); the book moves on only when a retrain
-    starts, so new data that waits for a guardrail is not forgotten."""
+    starts, so new data that waits for a guardrail is not forgotten. With newDataMinDrift, a new revision whose
+    measured drift stays below it is no request (the third value says so for the idle message); one whose drift
+    is unknown is (retraining on data nobody compared is the safe side)."""
     if not policy.triggers.new_data or revision is None:
-        return None, book
+        return None, book, None
     if book.last_data_revision is None:
-        return None, replace(book, last_data_revision=revision)
+        return None, replace(book, last_data_revision=revision), None
     if revision <= book.last_data_revision:
-        return None, book
-    return Request("Data", "NewData", f"Dataset revision {revision} is new (the last retrain took revision "
-                                      f"{book.last_data_revision})"), book
+        return None, book, None
+    said = f"Dataset revision {revision} is new (the last retrain took revision {book.last_data_revision})"
+    least = policy.triggers.new_data_min_drift
+    if least is not None and drift is not None and drift.value is not None:
+        against = f"PSI {drift.value} against revision {drift.against} (production's)"
+        if drift.value < Decimal(least):
+            return None, book, f"{said} but its drift, {against}, is below newDataMinDrift {least}"
+        said += f"; its drift, {against}, reaches newDataMinDrift {least}"
+    elif least is not None:
+        said += f"; its drift against production's revision is unknown, so newDataMinDrift {least} cannot hold it"
+    return Request("Data", "NewData", said), book, None
 
 
 def decide(policy: Retraining, book: Book, now: dt.datetime, *, model: str, retrain_annotation: str | None = None,
            approve_annotation: str | None = None, breaches: Sequence[Breach] = (),
-           data_revision: int | None = None) -> Decision:
+           data_revision: int | None = None, data_drift: DataDrift | None = None) -> Decision:
     """The one retraining decision for this reconcile (see the module doc for the rules). ``data_revision`` is
     the retraining Dataset's current revision: a retrain started by any trigger trains on it, so it is what the
     next new-data check compares with."""
     decision = _decide(policy, book, now, model=model, retrain_annotation=retrain_annotation,
-                       approve_annotation=approve_annotation, breaches=breaches, data_revision=data_revision)
+                       approve_annotation=approve_annotation, breaches=breaches, data_revision=data_revision,
+                       data_drift=data_drift)
     if decision.action == "Start" and data_revision is not None:
         return replace(decision, book=replace(decision.book, last_data_revision=data_revision))
     return decision
 
 
 def _decide(policy: Retraining, book: Book, now: dt.datetime, *, model: str, retrain_annotation: str | None,
-            approve_annotation: str | None, breaches: Sequence[Breach], data_revision: int | None) -> Decision:
+            approve_annotation: str | None, breaches: Sequence[Breach], data_revision: int | None,
+            data_drift: DataDrift | None) -> Decision:
     book = replace(book, recent=tuple(t for t in book.recent if t > now - DAY))
-    data, book = _data_request(policy, book, data_revision)
+    data, book, held = _data_request(policy, book, data_revision, data_drift)
     triggers = policy.triggers
     manual: Request | None = None
     refused_manual: str | None = None
@@ -272,7 +296,7 @@ def _decide(policy: Retraining, book: Book, now: dt.datetime, *, model: str, ret
 
     request = manual or scheduled or metric or data
     if request is None:
-        return Decision("Idle", "Idle", idle_message(policy, book, now), book)
+        return Decision("Idle", "Idle", idle_message(policy, book, now) + (f"; {held}" if held else ""), book)
     if (block := blocked_by(policy, book, now)) is not None:
         reason, why, frees = block
         if request.trigger in ("Metric", "Data"):  # still true after the guardrail frees: it waits

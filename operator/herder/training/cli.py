@@ -119,6 +119,8 @@ def validate_main(argv: Sequence[str]) -> int:
                 "result": request.output_path,
                 "profile": profile,
                 "profileComplete": complete,
+                "drift": [{"revision": d.revision, "value": d.value, "column": d.column, "columns": d.columns}
+                          for d in result.drift],
             },
             sort_keys=True,
         )

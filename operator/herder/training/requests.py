@@ -140,6 +140,14 @@ def _digest(value: str | None) -> str | None:
     return None if value is None else normalise_sha256(value)
 
 
+class DriftReference(_Model):
+    """An earlier revision's profile (as on Dataset status) to measure the new content's drift against."""
+
+    revision: int = Field(ge=1)
+    profile: list[dict[str, object]] = Field(max_length=512)
+    """``status.profile`` of that revision: its bins (edges or categories) and counts."""
+
+
 class ValidateRequest(_Model):
     """Input of `herder validate`: check a dataset against its schema and profile it."""
 
@@ -153,6 +161,9 @@ class ValidateRequest(_Model):
     snapshot_dir: str | None = Field(default=None, max_length=4096)
     """Where valid content is copied once, named by its digest (``<dir>/sha256/<hex>.<format>``), so training
     reads these bytes even after the source changed."""
+    references: list[DriftReference] = Field(default_factory=list, max_length=4)
+    """Revisions to compare with (the current one, and those production versions were trained on): the new
+    content is counted into each one's bins and its per-column PSI reported."""
 
     _check_digest = field_validator("expected_digest")(_digest)
 

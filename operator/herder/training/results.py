@@ -62,6 +62,18 @@ class ColumnProfile(_Result):
     bin_counts: list[int] | None = None
 
 
+class RevisionDrift(_Result):
+    """The validated content's drift against one earlier revision: PSI per column, counted into its bins."""
+
+    revision: int
+    value: float | None
+    """The largest column PSI (None when no column could be compared)."""
+    column: str | None
+    """The column with the largest PSI."""
+    columns: dict[str, float] = Field(default_factory=dict)
+    skipped: list[str] = Field(default_factory=list)
+
+
 class ValidationResult(_Result):
     """The result JSON of `herder validate` (also embedded in the trainer's lineage)."""
 
@@ -79,6 +91,8 @@ class ValidationResult(_Result):
     profile: list[ColumnProfile]
     problems: list[Problem]
     valid: bool
+    drift: list[RevisionDrift] = Field(default_factory=list)
+    """Against each reference revision the request named."""
 
     def baseline(self, names: list[str] | None = None) -> BaselineProfile:
         """The drift baseline (metadata.json shape) for *names* (default: every profiled column with bins)."""

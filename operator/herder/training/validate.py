@@ -11,6 +11,7 @@ from herder.training.outputs import join_uri, write_once
 from herder.training.profile import profile_column
 from herder.training.requests import DatasetSchema, DataSource, ValidateRequest, ValidationRules
 from herder.training.results import ValidationResult
+from herder.training.revision_drift import drift_against
 
 
 def profile_and_check(
@@ -52,6 +53,10 @@ def run_validation(request: ValidateRequest, log: Callable[[str], None] = print)
         loaded, request.source, request.schema_, request.validation, bins=request.bins, strategy=request.bin_strategy
     )
     log(f"[validate] {len(result.problems)} problems; valid={result.valid}")
+    if result.valid:
+        result.drift = [drift_against(loaded.frame, ref) for ref in request.references]
+        for d in result.drift:
+            log(f"[validate] drift against revision {d.revision}: PSI {d.value} ({d.column})")
     if result.valid and request.snapshot_dir and loaded.raw is not None:
         result.snapshot = snapshot(request.snapshot_dir, loaded.digest, request.source.format, loaded.raw)
         log(f"[validate] snapshot {result.snapshot}")

@@ -168,6 +168,8 @@ CASES: list[Case] = [
     Case("model-bad-cron", "Model", _set("spec.retraining.triggers.schedule", "weekly"),
          "spec.retraining.triggers.schedule", expect=("weekly", "@weekly")),
     Case("model-keep-last-zero", "Model", _set("spec.retention.keepLast", 0), "spec.retention.keepLast"),
+    Case("model-min-drift-without-new-data", "Model", _set("spec.retraining.triggers.newDataMinDrift", "0.2"),
+         "spec.retraining.triggers.newDataMinDrift", expect=("0.2", "set newData: true")),
     Case("model-max-per-day-zero", "Model", _set("spec.retraining.maxPerDay", 0), "spec.retraining.maxPerDay"),
     Case("model-retrain-data-both", "Model", _set("spec.retraining.data.datasetRef", {"name": "iris"}),
          "spec.retraining.data"),

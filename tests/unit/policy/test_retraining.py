@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from herder.api.model import ModelSpec, Retraining
 from herder.api.parsing import InvalidSpecError, parse_spec
 from herder.api.training import TrainingJobSpec
-from herder.policy.retraining import Book, Breach, decide, finished, remembered, retrain_name
+from herder.policy.retraining import Book, Breach, DataDrift, decide, finished, remembered, retrain_name
 from herder.policy.schedule import CronError, latest_at_or_before, next_after, parse_cron
 
 T0 = dt.datetime(2026, 11, 27, 8, 0, 30, tzinfo=dt.UTC)
@@ -370,3 +371,26 @@ def test_a_retrain_from_any_trigger_takes_the_current_revision() -> None:
     off = decide(policy(), Book(), T0, model="iris", data_revision=5)
     assert off.action == "Idle" and off.book.last_data_revision is None  # newData off: not tracked
     assert Book.from_wire(new_book := manual.book.wire()).last_data_revision == 2, new_book
+
+
+def test_new_data_min_drift_holds_a_revision_that_barely_moved_and_says_so() -> None:
+    """newDataMinDrift: a new revision starts a retrain only when its drift against production's revision
+    reaches the threshold; a small one is idle with the numbers; an unknown drift still retrains."""
+    p = policy(triggers={"manual": True, "newData": True, "newDataMinDrift": "0.2"}, cooldown="0s")
+    base = decide(p, Book(), T0, model="iris", data_revision=1).book
+    small = decide(p, base, at(1), model="iris", data_revision=2, data_drift=DataDrift(1, Decimal("0.03")))
+    assert small.action == "Idle" and small.book.last_data_revision == 1
+    assert ("Dataset revision 2 is new (the last retrain took revision 1) but its drift, PSI 0.03 against "
+            "revision 1 (production's), is below newDataMinDrift 0.2") in small.message
+    large = decide(p, base, at(2), model="iris", data_revision=3, data_drift=DataDrift(1, Decimal("0.41")))
+    assert (large.action, large.reason) == ("Start", "NewData")
+    assert "its drift, PSI 0.41 against revision 1 (production's), reaches newDataMinDrift 0.2" in large.message
+    unknown = decide(p, base, at(3), model="iris", data_revision=3, data_drift=DataDrift(1, None))
+    assert unknown.action == "Start" and "unknown, so newDataMinDrift 0.2 cannot hold it" in unknown.message
+    nothing = decide(p, base, at(3), model="iris", data_revision=3, data_drift=None)  # no production version
+    assert nothing.action == "Start"
+
+
+def test_new_data_min_drift_without_new_data_is_refused_naming_both_fields() -> None:
+    with pytest.raises(ValueError, match="newDataMinDrift needs newData: true .*got newDataMinDrift '0.2'"):
+        policy(triggers={"manual": True, "newDataMinDrift": "0.2"})

@@ -61,7 +61,8 @@ def test_valid_iris_digest_rows_and_profile(validate: Runner, tmp_path: Path) ->
     summary = outcome.summary()
     profile = summary.pop("profile")
     assert summary == {"valid": True, "digest": sha256(IRIS), "rows": 150, "sizeBytes": IRIS.stat().st_size,
-                       "columns": 5, "result": str(out), "profileComplete": True, "snapshot": None}
+                       "columns": 5, "result": str(out), "profileComplete": True, "snapshot": None,
+                       "drift": []}
     assert [c["name"] for c in profile] == ["sepal_length", "sepal_width", "petal_length", "petal_width", "species"]
     result = _result(out)
     assert result.digest == sha256(IRIS)
@@ -236,3 +237,51 @@ def test_a_request_with_a_bad_schema_is_rejected(validate: Runner) -> None:
     outcome = validate(request)
     assert outcome.code == 2
     assert "schema.columns.0" in outcome.message and "expected a decimal string, got 'ten'" in outcome.message
+
+
+def _shifted(tmp_path: Path, column: str, by: float) -> Path:
+    frame = pd.read_csv(IRIS)
+    frame[column] = frame[column] + by
+    path = tmp_path / f"shifted-{column}.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_drift_against_a_reference_revision_is_psi_in_its_own_bins(validate: Runner, tmp_path: Path) -> None:
+    """A new revision is compared with an earlier one in the earlier one's bins (the status profile the operator
+    passes): the shifted column shows a large PSI, the others none, the unchanged content none at all."""
+    first = validate(_request(str(IRIS), None))
+    reference = {"revision": 1, "profile": first.summary()["profile"]}
+    same = validate(_request(str(IRIS), None, references=[reference]))
+    [unchanged] = same.summary()["drift"]
+    assert unchanged["revision"] == 1 and unchanged["value"] == 0.0
+    moved = validate(_request(str(_shifted(tmp_path, "petal_length", 1.5)), None, references=[reference]))
+    assert moved.code == 0, moved.message
+    [drift] = moved.summary()["drift"]
+    assert drift["revision"] == 1 and drift["column"] == "petal_length"
+    assert drift["value"] > 0.25 and drift["columns"]["petal_length"] == drift["value"]
+    assert all(v == 0.0 for k, v in drift["columns"].items() if k != "petal_length")
+    assert len(drift["columns"]) == 5  # the target (species) is compared too
+
+
+def test_drift_skips_what_it_cannot_compare(tmp_path: Path) -> None:
+    """A damaged reference entry or a column the new content lacks compares nothing; the rest still does."""
+    from herder.training.requests import DriftReference
+    from herder.training.revision_drift import drift_against
+
+    frame = pd.read_csv(IRIS)
+    good = {"name": "sepal_length", "type": "float", "bins": {"edges": ["5", "6"], "counts": [30, 60, 60]}}
+    gone = {"name": "not_there", "type": "float", "bins": {"edges": ["1"], "counts": [1, 1]}}
+    damaged = {"name": "petal_width", "bins": {"edges": ["x"]}}
+    drift = drift_against(frame, DriftReference(revision=3, profile=[good, gone, damaged]))
+    assert drift.revision == 3 and drift.column == "sepal_length" and drift.value is not None
+    assert drift.skipped == ["not_there: not in the new content"]
+    empty = drift_against(frame, DriftReference(revision=3, profile=[damaged]))
+    assert (empty.value, empty.column, empty.columns) == (None, None, {})
+
+
+def test_an_invalid_revision_reports_no_drift(validate: Runner, tmp_path: Path) -> None:
+    broken = tmp_path / "broken.csv"
+    broken.write_text("sepal_length,sepal_width\n1,2\n")
+    outcome = validate(_request(str(broken), None, references=[{"revision": 1, "profile": []}]))
+    assert outcome.code == 2 and "drift" not in outcome.message
