@@ -86,11 +86,26 @@ def categorical_bins(
     values: Sequence[Any] | np.ndarray | pd.Series, categories: Sequence[Category] | None = None
 ) -> tuple[CategoricalBins, list[int]] | None:
     """Bins for the given *categories* (default: the most frequent observed values) plus an 'other' bin."""
-    raw_counts = pd.Series(values).dropna().value_counts(sort=False)  # count first, convert only the uniques
+    return _categorical_bins(value_counts(pd.Series(values).dropna()), categories)
+
+
+def value_counts(present: pd.Series) -> dict[Any, int]:
+    """Count per distinct value, keyed by the plain Python value (numpy scalars converted).
+
+    Counting first and converting only the distinct values costs one hash pass over the column instead of a
+    Python call per row; values that become equal once converted (numpy and Python scalars) are merged, exactly
+    as converting every row before counting would.
+    """
     counts_by_value: dict[Any, int] = {}
-    for raw, count in raw_counts.items():
+    for raw, count in present.value_counts(sort=False).items():
         key = _python(raw)
         counts_by_value[key] = counts_by_value.get(key, 0) + int(count)
+    return counts_by_value
+
+
+def _categorical_bins(
+    counts_by_value: dict[Any, int], categories: Sequence[Category] | None
+) -> tuple[CategoricalBins, list[int]] | None:
     if categories is None:
         ranked = sorted(counts_by_value.items(), key=lambda kv: (-kv[1], str(kv[0])))
         categories = [v for v, _ in ranked[:MAX_BIN_CATEGORIES]]
@@ -136,11 +151,11 @@ def profile_column(
                 profile.bins, profile.bin_counts = binned
                 profile.bin_strategy = strategy
         return profile
-    counts = present.map(_python).value_counts()
+    counts = value_counts(present)  # once: distinct, top and the bins all come from it
     profile.distinct = len(counts)
     ranked = sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0])))
     profile.top = [CategoryCount(value=v, count=int(c)) for v, c in ranked[:TOP_CATEGORIES]]
-    binned_c = categorical_bins(present, _declared_categories(spec))
+    binned_c = _categorical_bins(counts, _declared_categories(spec))
     if binned_c is not None:
         profile.bins, profile.bin_counts = binned_c
         profile.bin_strategy = "categories"
