@@ -1,7 +1,8 @@
-"""The per-distinct-value paths of the category check and the categorical profile give exactly what the per-row
-paths they replaced gave (kept here as the reference), on every column shape the validator meets: text as object
-or as pandas' string dtype, ints read as floats because of nulls, int64, bool, a pandas Categorical, and a mixed
-object column where equal values have different texts (True == 1)."""
+"""The validator's fast paths give exactly what the slow paths they replaced gave (kept here as the reference): the
+per-distinct-value category check and categorical profile, and the row-key duplicate count against
+``DataFrame.duplicated``, on every column shape the validator meets: text as object or as pandas' string dtype,
+ints read as floats because of nulls, int64, bool, a pandas Categorical, signed zeros and NaNs, and a mixed object
+column where equal values have different texts (True == 1)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from herder.training.checks import _category_problems
+from herder.training.checks import _category_problems, count_duplicates, row_keys
 from herder.training.profile import _python, categorical_bins, profile_column
 from herder.training.requests import ColumnSpec
 from herder.training.results import CategoryCount, Problem
@@ -91,3 +92,39 @@ def test_the_fast_category_check_reports_every_unknown_value() -> None:
     [problem] = _category_problems(ColumnSpec(name="c", type="category", nullable=True, categories=["a", "b"]),
                                    series)
     assert problem.message == "column 'c': 3000 values not in categories ['a', 'b'] (e.g. 'zz', 'yy')"
+
+
+def _frames() -> dict[str, pd.DataFrame]:
+    small = np.random.default_rng(3)
+    n = 3000
+    floats = small.integers(0, 4, n).astype(np.float64)
+    floats[small.random(n) < 0.2] = np.nan
+    floats[small.random(n) < 0.2] = -0.0
+    words = np.asarray(["a", "b", None, np.nan], dtype=object)[small.integers(0, 4, n)]
+    return {
+        "floats with nans and signed zeros": pd.DataFrame({"x": floats, "y": small.integers(0, 3, n)}),
+        "object text with None and NaN": pd.DataFrame({"w": words, "b": small.random(n) < 0.5}),
+        "string dtype": pd.DataFrame({"w": pd.Series(words, dtype="string"), "i": small.integers(0, 2, n)}),
+        "str dtype": pd.DataFrame({"w": pd.Series(words).astype("str"), "i": small.integers(0, 2, n)}),
+        "categorical": pd.DataFrame({"c": pd.Categorical(words), "f": floats}),
+        "mixed object (True == 1)": pd.DataFrame({"o": pd.Series([True, 1, "1", 1.0, None, np.nan] * 50,
+                                                                dtype=object)}),
+        "a datetime column (whole-frame path)": pd.DataFrame({"t": pd.to_datetime(small.integers(0, 3, n), unit="D"),
+                                                              "y": small.integers(0, 3, n)}),
+        "no duplicates": pd.DataFrame({"x": np.arange(n, dtype=np.float64), "s": [f"r{i}" for i in range(n)]}),
+        "one row": pd.DataFrame({"x": [1.0]}),
+        "no rows": pd.DataFrame({"x": pd.Series([], dtype=np.float64)}),
+    }
+
+
+@pytest.mark.parametrize("name", list(_frames()))
+def test_duplicate_count_is_that_of_dataframe_duplicated(name: str) -> None:
+    frame = _frames()[name]
+    assert count_duplicates(frame) == int(frame.duplicated().sum())
+
+
+def test_duplicates_equal_under_duplicated_share_a_row_key() -> None:
+    frame = pd.DataFrame({"x": [0.0, -0.0, np.nan, float("nan")], "w": pd.Series(["a", "a", None, np.nan],
+                                                                                  dtype=object)})
+    keys = row_keys(frame)
+    assert keys is not None and keys[0] == keys[1] and keys[2] == keys[3]
