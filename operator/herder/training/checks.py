@@ -121,8 +121,12 @@ def _category_problems(spec: ColumnSpec, series: pd.Series) -> list[Problem]:
     ]
 
 
-def check_data(loaded: LoadedData, schema: DatasetSchema, rules: ValidationRules) -> list[Problem]:
-    """Every schema and rule violation, in column order, dataset-wide problems last."""
+def check_data(
+    loaded: LoadedData, schema: DatasetSchema, rules: ValidationRules, *, duplicates: int | None = None
+) -> list[Problem]:
+    """Every schema and rule violation, in column order, dataset-wide problems last (*duplicates*: the frame's
+    count_duplicates, when the caller has it already -- the validator reports it too, and counting is a pass
+    over every row)."""
     frame = loaded.frame
     problems: list[Problem] = [
         Problem(
@@ -148,7 +152,8 @@ def check_data(loaded: LoadedData, schema: DatasetSchema, rules: ValidationRules
         problems.append(Problem(column=None, problem="min_rows", message=f"{rows} rows < minRows {rules.min_rows}"))
     if rules.max_duplicate_fraction is not None and rows:
         limit = parse_decimal(rules.max_duplicate_fraction, "maxDuplicateFraction")
-        duplicates = count_duplicates(frame)
+        if duplicates is None:
+            duplicates = count_duplicates(frame)
         if duplicates / rows > limit:
             problems.append(
                 Problem(

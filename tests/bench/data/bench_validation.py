@@ -141,9 +141,9 @@ def child_validate(request_text: str) -> dict[str, Any]:
             "problems": [p.message for p in result.problems], "rss_after_imports_mib": rss0}
 
 
-def run_child(kind: str, arg: str) -> dict[str, Any]:
+def run_child(kind: str, arg: str, source: Path) -> dict[str, Any]:
     proc = subprocess.run([sys.executable, __file__, "--child", kind, arg], capture_output=True, text=True,
-                          check=False, env={**os.environ, "PYTHONPATH": str(ROOT / "operator")})
+                          check=False, env={**os.environ, "PYTHONPATH": str(source)})
     if proc.returncode != 0:
         raise RuntimeError(f"{kind} child failed ({proc.returncode}): {proc.stderr[-3000:]}")
     return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
@@ -173,6 +173,10 @@ def main() -> int:
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--profile", action="store_true", help="also print a cProfile of one validation")
+    ap.add_argument("--source", type=Path, default=ROOT / "operator",
+                    help="directory holding the herder package to measure (default: this checkout's; give an "
+                         "older checkout's operator/ for a before/after)")
+    ap.add_argument("--out", type=Path, default=ROOT / "bench-results" / "data-validation.json")
     ap.add_argument("--child", nargs=2, metavar=("KIND", "ARG"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -184,6 +188,7 @@ def main() -> int:
     t0 = time.monotonic()
     cached = data_path(args.rows).exists()
     path = generate(args.rows)
+    print(f"herder from {args.source}", flush=True)
     print(f"data: {path} ({path.stat().st_size / 2**20:.1f} MiB, "
           f"{'cached' if cached else f'generated in {time.monotonic() - t0:.1f}s'})", flush=True)
     runs: dict[str, list[dict[str, Any]]] = {"pandas": [], "validate": []}
@@ -191,7 +196,7 @@ def main() -> int:
         for kind in ("pandas", "validate") if i % 2 == 0 else ("validate", "pandas"):
             out = Path(tempfile.mkdtemp(prefix="herder-bench-validate-"))
             try:
-                r = run_child(kind, str(path) if kind == "pandas" else validate_request_json(path, out))
+                r = run_child(kind, str(path) if kind == "pandas" else validate_request_json(path, out), args.source)
             finally:
                 shutil.rmtree(out, ignore_errors=True)
             runs[kind].append(r)
@@ -220,12 +225,12 @@ def main() -> int:
         print(f"{label:<32} {r['median_s']:>9} {r['min_s']:>7} {r['max_s']:>7} {r['peak_rss_mib']:>13} "
               f"{r['rss_after_imports_mib']:>14}")
     print(f"{'ratio validate / pandas':<32} {ratio:>9.2f}x  (target <= 1.5x); peak RSS {rss_ratio:.2f}x")
-    out_file = ROOT / "bench-results" / "data-validation.json"
+    out_file = args.out
     out_file.parent.mkdir(exist_ok=True)
     out_file.write_text(json.dumps({"rows": args.rows, "columns": COLUMNS, "file_bytes": path.stat().st_size,
                                     "results": results, "ratio": round(ratio, 3), "rss_ratio": round(rss_ratio, 3),
-                                    "runs": runs, "machine": f"{os.cpu_count()} cores", "at": time.time()},
-                                   indent=2))
+                                    "source": str(args.source), "runs": runs, "machine": f"{os.cpu_count()} cores",
+                                    "at": time.time()}, indent=2))
     print(f"wrote {out_file}")
     if args.profile:
         out = Path(tempfile.mkdtemp(prefix="herder-bench-validate-"))

@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from herder.training.checks import _category_problems, count_duplicates, row_keys
-from herder.training.profile import _python, categorical_bins, profile_column
+from herder.training.checks import _category_problems, check_data, count_duplicates, row_keys
+from herder.training.profile import _python, categorical_bins, profile_column, profile_columns
 from herder.training.requests import ColumnSpec
 from herder.training.results import CategoryCount, Problem
 
@@ -128,3 +128,37 @@ def test_duplicates_equal_under_duplicated_share_a_row_key() -> None:
                                                                                   dtype=object)})
     keys = row_keys(frame)
     assert keys is not None and keys[0] == keys[1] and keys[2] == keys[3]
+
+
+NUMERIC = np.concatenate([rng.normal(size=3000).round(2), [np.inf, -np.inf, -0.0, 0.0, np.nan, np.nan]])
+
+
+@pytest.mark.parametrize("series", [pd.Series(NUMERIC), pd.Series(INTS), pd.Series(FLOAT_INTS)],
+                         ids=["floats with inf, nan, signed zeros", "int64", "ints read as floats"])
+def test_numeric_profile_of_a_numpy_column_is_that_of_its_values_without_nulls(series: pd.Series) -> None:
+    spec = ColumnSpec(name="x", type="float", nullable=True)
+    as_objects = series.astype(object)  # not a plain numpy column: the dropna path
+    assert profile_column(series, spec, 10, "quantile") == profile_column(as_objects, spec, 10, "quantile")
+
+
+def test_profiles_on_threads_are_those_one_after_the_other() -> None:
+    frame = pd.DataFrame({"x": NUMERIC[:2000], "i": INTS, "w": WITH_NULLS})
+    specs = [ColumnSpec(name="x", type="float", nullable=True), ColumnSpec(name="missing", type="float"),
+             ColumnSpec(name="w", type="category", nullable=True), ColumnSpec(name="i", type="int")]
+    one_by_one = [profile_column(frame[s.name], s, 10, "quantile") for s in specs if s.name in frame.columns]
+    assert profile_columns(frame, specs, 10, "quantile", workers=3) == one_by_one
+    assert profile_columns(frame, specs, 10, "quantile", workers=1) == one_by_one
+    assert [p.name for p in one_by_one] == ["x", "w", "i"]
+
+
+def test_check_data_uses_a_duplicate_count_it_is_given() -> None:
+    from herder.training.dataset import LoadedData
+    from herder.training.requests import DatasetSchema, ValidationRules
+
+    frame = pd.DataFrame({"x": [1.0, 1.0, 2.0, 3.0]})
+    loaded = LoadedData(digest="sha256:0", frame=frame, type_problems=[], missing=[], extra=[], invalid={})
+    schema = DatasetSchema(columns=[ColumnSpec(name="x", type="float")])
+    rules = ValidationRules(max_duplicate_fraction="0.1")
+    counted = check_data(loaded, schema, rules)
+    assert counted == check_data(loaded, schema, rules, duplicates=count_duplicates(frame))
+    assert [p.message for p in counted] == ["1 duplicate rows (25%) > maxDuplicateFraction 10%"]
