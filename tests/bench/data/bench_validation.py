@@ -1,6 +1,6 @@
 """Validation of a large parquet source against a bare pandas read of the same file (not a test; no network).
 
-    .venv/bin/python tests/bench/data/bench_validation.py [--rows 1000000] [--repeats 5] [--profile]
+    .venv/bin/python tests/bench/data/bench_validation.py [--rows 1000000] [--repeats 7] [--cpu N] [--profile]
 
 The file (``--rows`` rows, 20 columns: 12 float, 4 int with bounds, 3 categorical, 1 bool; nulls in five
 columns; seeded, so the same bytes every time) is generated once into ~/.cache/herder/bench-data (outside the
@@ -141,9 +141,10 @@ def child_validate(request_text: str) -> dict[str, Any]:
             "problems": [p.message for p in result.problems], "rss_after_imports_mib": rss0}
 
 
-def run_child(kind: str, arg: str, source: Path) -> dict[str, Any]:
+def run_child(kind: str, arg: str, source: Path, cpu: int | None) -> dict[str, Any]:
+    pin = (lambda: os.sched_setaffinity(0, {cpu})) if cpu is not None else None
     proc = subprocess.run([sys.executable, __file__, "--child", kind, arg], capture_output=True, text=True,
-                          check=False, env={**os.environ, "PYTHONPATH": str(source)})
+                          check=False, env={**os.environ, "PYTHONPATH": str(source)}, preexec_fn=pin)
     if proc.returncode != 0:
         raise RuntimeError(f"{kind} child failed ({proc.returncode}): {proc.stderr[-3000:]}")
     return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
@@ -171,11 +172,13 @@ def profile_once(request_text: str, top: int) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=1_000_000)
-    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--profile", action="store_true", help="also print a cProfile of one validation")
     ap.add_argument("--source", type=Path, default=ROOT / "operator",
                     help="directory holding the herder package to measure (default: this checkout's; give an "
                          "older checkout's operator/ for a before/after)")
+    ap.add_argument("--cpu", type=int, help="pin both sides to this one CPU (as a pod with a 1-CPU limit); "
+                                            "default: all CPUs, pyarrow's read and the profiles use threads")
     ap.add_argument("--out", type=Path, default=ROOT / "bench-results" / "data-validation.json")
     ap.add_argument("--child", nargs=2, metavar=("KIND", "ARG"), help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -196,7 +199,8 @@ def main() -> int:
         for kind in ("pandas", "validate") if i % 2 == 0 else ("validate", "pandas"):
             out = Path(tempfile.mkdtemp(prefix="herder-bench-validate-"))
             try:
-                r = run_child(kind, str(path) if kind == "pandas" else validate_request_json(path, out), args.source)
+                r = run_child(kind, str(path) if kind == "pandas" else validate_request_json(path, out), args.source,
+                              args.cpu)
             finally:
                 shutil.rmtree(out, ignore_errors=True)
             runs[kind].append(r)
@@ -218,7 +222,8 @@ def main() -> int:
     rss_ratio = results["validate"]["peak_rss_mib"] / results["pandas"]["peak_rss_mib"]
     print()
     print(f"{args.rows:,} rows x {COLUMNS} columns parquet ({path.stat().st_size / 2**20:.1f} MiB), "
-          f"{args.repeats} repeats, fresh process each")
+          f"{args.repeats} repeats, fresh process each, " + (f"CPU {args.cpu}" if args.cpu is not None else
+                                                             f"{len(os.sched_getaffinity(0))} CPUs"))
     print(f"{'':<32} {'median s':>9} {'min s':>7} {'max s':>7} {'peak RSS MiB':>13} {'after imports':>14}")
     for kind, label in (("pandas", "pandas.read_parquet"), ("validate", "herder validate (run_validation)")):
         r = results[kind]
@@ -229,8 +234,8 @@ def main() -> int:
     out_file.parent.mkdir(exist_ok=True)
     out_file.write_text(json.dumps({"rows": args.rows, "columns": COLUMNS, "file_bytes": path.stat().st_size,
                                     "results": results, "ratio": round(ratio, 3), "rss_ratio": round(rss_ratio, 3),
-                                    "source": str(args.source), "runs": runs, "machine": f"{os.cpu_count()} cores",
-                                    "at": time.time()}, indent=2))
+                                    "source": str(args.source), "cpu": args.cpu, "runs": runs,
+                                    "machine": f"{os.cpu_count()} cores", "at": time.time()}, indent=2))
     print(f"wrote {out_file}")
     if args.profile:
         out = Path(tempfile.mkdtemp(prefix="herder-bench-validate-"))
