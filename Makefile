@@ -96,5 +96,13 @@ demo: venv controlplane
 bench-serving: venv
 	$(PY) tests/bench/serving/run.py
 
+# Issue 12's benchmarks (docs/benchmarks-data.md): a 1,000,000-row parquet validated against a bare pandas read
+# (file generated once into ~/.cache/herder/bench-data), then the refresh cost of 100 quiet S3 Datasets on the
+# local cluster (~8 min). Tables on stdout, JSON in bench-results/.
+.PHONY: bench-data
+bench-data: venv controlplane
+	$(PY) tests/bench/data/bench_validation.py
+	$(PY) tests/bench/data/bench_refresh.py
+
 clean: down
 	rm -rf .run

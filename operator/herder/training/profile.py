@@ -11,7 +11,9 @@ observed values) plus one bin for anything else, following herder.storage.metada
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
 import numpy as np
@@ -62,16 +64,17 @@ def numeric_edges(ordered: np.ndarray, bins: int, strategy: Literal["quantile", 
 def numeric_bins(
     values: np.ndarray, bins: int, strategy: Literal["quantile", "uniform"], *, is_sorted: bool = False
 ) -> tuple[NumericBins, list[int]] | None:
-    """Bins and their counts for the finite values, or None when there are none.
+    """Bins and their counts for the finite values, or None when there are none (*is_sorted*: *values* are
+    already the sorted finite values).
 
     Counting uses the sorted values: the number of values below edge e_i is where e_i would be inserted, so
     bin i = [e_{i-1}, e_i) gets the difference of neighbouring insertion points (herder.storage.metadata's
     convention, identical to ``searchsorted(edges, x, side="right")`` per value).
     """
-    finite = values[np.isfinite(values)]
-    if finite.size == 0:
+    # sorted finite values from the caller (profile_column) are used as they are: filtering again would only copy
+    ordered = values if is_sorted else np.sort(values[np.isfinite(values)])
+    if ordered.size == 0:
         return None
-    ordered = finite if is_sorted else np.sort(finite)
     edges = numeric_edges(ordered, bins, strategy)
     below = np.searchsorted(ordered, np.asarray(edges), side="left")
     counts = np.diff(np.concatenate([[0], below, [ordered.size]]))
@@ -86,11 +89,26 @@ def categorical_bins(
     values: Sequence[Any] | np.ndarray | pd.Series, categories: Sequence[Category] | None = None
 ) -> tuple[CategoricalBins, list[int]] | None:
     """Bins for the given *categories* (default: the most frequent observed values) plus an 'other' bin."""
-    raw_counts = pd.Series(values).dropna().value_counts(sort=False)  # count first, convert only the uniques
+    return _categorical_bins(value_counts(pd.Series(values).dropna()), categories)
+
+
+def value_counts(present: pd.Series) -> dict[Any, int]:
+    """Count per distinct value, keyed by the plain Python value (numpy scalars converted).
+
+    Counting first and converting only the distinct values costs one hash pass over the column instead of a
+    Python call per row; values that become equal once converted (numpy and Python scalars) are merged, exactly
+    as converting every row before counting would.
+    """
     counts_by_value: dict[Any, int] = {}
-    for raw, count in raw_counts.items():
+    for raw, count in present.value_counts(sort=False).items():
         key = _python(raw)
         counts_by_value[key] = counts_by_value.get(key, 0) + int(count)
+    return counts_by_value
+
+
+def _categorical_bins(
+    counts_by_value: dict[Any, int], categories: Sequence[Category] | None
+) -> tuple[CategoricalBins, list[int]] | None:
     if categories is None:
         ranked = sorted(counts_by_value.items(), key=lambda kv: (-kv[1], str(kv[0])))
         categories = [v for v, _ in ranked[:MAX_BIN_CATEGORIES]]
@@ -118,10 +136,11 @@ def profile_column(
 ) -> ColumnProfile:
     """Statistics and bins of one coerced column (see dataset.coerce_column for the types)."""
     nulls = int(series.isna().sum())
-    present = series.dropna()
-    profile = ColumnProfile(name=spec.name, type=spec.type, count=len(present), nulls=nulls)
+    profile = ColumnProfile(name=spec.name, type=spec.type, count=len(series) - nulls, nulls=nulls)
     if spec.is_numeric:
-        values = present.to_numpy(dtype=np.float64)
+        # A plain numpy column needs no dropna copy: its nulls are NaN, which the finite filter drops anyway.
+        plain = isinstance(series.dtype, np.dtype) and series.dtype.kind in "fiub"
+        values = series.to_numpy(dtype=np.float64) if plain else series.dropna().to_numpy(dtype=np.float64)
         finite = np.sort(values[np.isfinite(values)])
         if finite.size:
             profile.distinct = int(np.count_nonzero(np.diff(finite))) + 1
@@ -136,12 +155,35 @@ def profile_column(
                 profile.bins, profile.bin_counts = binned
                 profile.bin_strategy = strategy
         return profile
-    counts = present.map(_python).value_counts()
+    present = series.dropna()
+    counts = value_counts(present)  # once: distinct, top and the bins all come from it
     profile.distinct = len(counts)
     ranked = sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0])))
     profile.top = [CategoryCount(value=v, count=int(c)) for v, c in ranked[:TOP_CATEGORIES]]
-    binned_c = categorical_bins(present, _declared_categories(spec))
+    binned_c = _categorical_bins(counts, _declared_categories(spec))
     if binned_c is not None:
         profile.bins, profile.bin_counts = binned_c
         profile.bin_strategy = "categories"
     return profile
+
+
+def profile_columns(
+    frame: pd.DataFrame,
+    columns: Sequence[ColumnSpec],
+    bins: int,
+    strategy: Literal["quantile", "uniform"],
+    *,
+    workers: int | None = None,
+) -> list[ColumnProfile]:
+    """``profile_column`` of every declared column present in *frame*, in declaration order, on a few threads.
+
+    Sorting each numeric column is most of a profile's cost, and numpy sorts without holding the GIL, so columns
+    profile side by side on the cores the pod has (a million-row, 16-numeric-column file: ~1 s -> ~0.55 s on two
+    cores). Columns are independent, so the profiles are the same as one after the other.
+    """
+    present = [(spec, frame[spec.name]) for spec in columns if spec.name in frame.columns]  # read in this thread
+    n = workers if workers is not None else min(len(present), len(os.sched_getaffinity(0)), 4)
+    if n <= 1:
+        return [profile_column(series, spec, bins, strategy) for spec, series in present]
+    with ThreadPoolExecutor(max_workers=n) as pool:
+        return list(pool.map(lambda item: profile_column(item[1], item[0], bins, strategy), present))
