@@ -8,7 +8,7 @@ from typing import Literal
 from herder.training.checks import check_data, count_duplicates
 from herder.training.dataset import LoadedData, load_dataset
 from herder.training.outputs import join_uri, write_once
-from herder.training.profile import profile_column
+from herder.training.profile import profile_columns
 from herder.training.requests import DatasetSchema, DataSource, ValidateRequest, ValidationRules
 from herder.training.results import ValidationResult
 from herder.training.revision_drift import drift_against
@@ -24,11 +24,10 @@ def profile_and_check(
     strategy: Literal["quantile", "uniform"] = "quantile",
 ) -> ValidationResult:
     """Problems and per-column profile of already loaded data."""
-    problems = check_data(loaded, schema, rules)
     frame = loaded.frame
-    profile = [
-        profile_column(frame[spec.name], spec, bins, strategy) for spec in schema.columns if spec.name in frame.columns
-    ]
+    duplicates = count_duplicates(frame) if rules.max_duplicate_fraction is not None else 0
+    problems = check_data(loaded, schema, rules, duplicates=duplicates)  # counted once: a pass over every row
+    profile = profile_columns(frame, [spec for spec in schema.columns if spec.name in frame.columns], bins, strategy)
     return ValidationResult(
         digest=loaded.digest,
         uri=source.uri,
@@ -38,7 +37,7 @@ def profile_and_check(
         columns=len(frame.columns),
         column_names=[str(c) for c in frame.columns],
         extra_columns=loaded.extra,
-        duplicate_rows=count_duplicates(frame) if rules.max_duplicate_fraction is not None else 0,
+        duplicate_rows=duplicates,
         profile=profile,
         problems=problems,
         valid=not problems,
