@@ -392,5 +392,5 @@ def test_new_data_min_drift_holds_a_revision_that_barely_moved_and_says_so() -> 
 
 
 def test_new_data_min_drift_without_new_data_is_refused_naming_both_fields() -> None:
-    with pytest.raises(ValueError, match="newDataMinDrift needs newData: true .*got newDataMinDrift '0.2'"):
+    with pytest.raises(ValueError, match=r"newDataMinDrift needs newData: true .*got newDataMinDrift '0.2'"):
         policy(triggers={"manual": True, "newDataMinDrift": "0.2"})
