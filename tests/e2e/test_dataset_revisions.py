@@ -234,3 +234,48 @@ def test_new_data_retrains_and_the_new_version_goes_through_gate_and_canary_to_p
     twice = [(e["involvedObject"]["name"], e["reason"], e["message"], e.get("count")) for e in events
              if (e.get("count") or 1) > 1 or (e.get("series") or {}).get("count", 1) > 1]
     assert twice == [], twice
+
+
+def _dataset(name: str, file: str) -> dict[str, object]:
+    body = json.loads(json.dumps(IRIS[0]))
+    body["metadata"] = {"name": name}
+    body["spec"]["source"]["uri"] = f"file:///var/lib/herder/store/datasets/{file}"
+    return dict(body)
+
+
+def test_snapshot_retention_sweeps_what_nothing_refers_to_and_keeps_what_a_version_trained_on(
+        workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The operator marks every snapshot a Dataset revision, a ModelVersion or a TrainingJob refers to; the next
+    validation Job deletes the rest once they are old enough (1 s here, an hour by default). A version's training
+    data outlives its Dataset and TrainingJob; a deleted Dataset's snapshot nobody trained on goes."""
+    ws = workspace
+    monkeypatch.setenv("HERDER_SNAPSHOT_MIN_AGE_SECONDS", "1")
+    ws.operator.restart()
+    try:
+        original = (ws.store / "datasets" / "iris.csv").read_bytes()
+        rows = original.decode().splitlines()
+        for n, by in (("tmp.csv", 0.25), ("sweeper.csv", 0.75)):  # two other contents: two other snapshots
+            (ws.store / "datasets" / n).write_text("\n".join(
+                [rows[0], *(",".join([str(float(v) + by) for v in r.split(",")[:4]] + r.split(",")[4:])
+                            for r in rows[1:] if r)]) + "\n")
+        ws.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(IRIS[:4]))
+        done = wait_cond(ws, "trainingjob", "iris-v1", "Succeeded", timeout=300)
+        trained_on = get(ws, "modelversion", done["status"]["modelVersionName"])["spec"]["lineage"]["dataset"]
+        assert local(ws, trained_on["snapshot"]).read_bytes() == original
+        ws.kubectl("apply", "-f", "-", input=yaml.safe_dump(_dataset("tmp", "tmp.csv")))
+        scratch = str(wait_cond(ws, "dataset", "tmp", "Ready")["status"]["snapshot"])
+        assert local(ws, scratch).exists()
+        # the Dataset, FeatureSet and TrainingJob go: only the ModelVersion refers to the first snapshot now, and
+        # nothing to tmp's
+        ws.kubectl("delete", "trainingjob", "iris-v1", "--wait=true")
+        ws.kubectl("delete", "featureset", "iris-features", "--wait=true")
+        ws.kubectl("delete", "dataset", "iris", "tmp", "--wait=true")
+        time.sleep(1.5)  # older than the minimum age
+        ws.kubectl("apply", "-f", "-", input=yaml.safe_dump(_dataset("sweeper", "sweeper.csv")))
+        own = str(wait_cond(ws, "dataset", "sweeper", "Ready")["status"]["snapshot"])
+        assert not local(ws, scratch).exists(), "an unreferenced snapshot was kept"
+        assert local(ws, trained_on["snapshot"]).read_bytes() == original  # a kept version's training data
+        assert local(ws, own).exists()
+    finally:
+        monkeypatch.delenv("HERDER_SNAPSHOT_MIN_AGE_SECONDS")
+        ws.operator.restart()

@@ -24,6 +24,10 @@ class OperatorConfig:
     """Where artifacts and metadata go: ``pvc://<claim>`` or ``s3://bucket/prefix``."""
     storage_secret: str | None = None
     """Secret with S3 credentials (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL)."""
+    snapshot_min_age_seconds: int = 3600
+    """Retention: an unreferenced Dataset snapshot is deleted (by the next validation Job) once it is this old;
+    the age protects a snapshot a validation just wrote that is on no status yet. 0 turns retention off (for an
+    operator that does not see every object referring to its store, e.g. namespaced installs sharing a bucket)."""
     max_workers: int = 8
     """Threads for blocking Kubernetes client calls (kopf sync handlers and the resync loop)."""
     metrics_address: str = "127.0.0.1"
@@ -44,7 +48,8 @@ class OperatorConfig:
         values: dict[str, object] = {}
         if ns := env.get("HERDER_WATCH_NAMESPACES"):
             values["namespaces"] = tuple(n.strip() for n in ns.split(",") if n.strip())
-        for key, conv in (("resync_seconds", float), ("max_workers", int), ("metrics_port", int)):
+        for key, conv in (("resync_seconds", float), ("max_workers", int), ("metrics_port", int),
+                          ("snapshot_min_age_seconds", int)):
             if (v := env.get(f"HERDER_{key.upper()}")) is not None:
                 values[key] = conv(v)
         for key in ("herder_image", "storage_uri", "storage_secret", "metrics_address"):

@@ -13,6 +13,7 @@ from herder.controllers import children, lookups
 from herder.controllers.conditions import Cond
 from herder.controllers.context import OperatorContext
 from herder.controllers.scaffold import Outcome, parse_spec_as, waiting
+from herder.policy import snapshot_retention
 from herder.policy.dataset_revisions import (
     Validation,
     attempt_job_name,
@@ -115,11 +116,23 @@ class DatasetController:
         store = lookups.storage(ctx)
         request = validate_request(spec, store.path("profiles", meta["uid"], f"{job_name}.json"),
                                    snapshot_dir=store.path("snapshots"),
-                                   references=references(body.get("status") or {}))
+                                   references=references(body.get("status") or {}),
+                                   retention=self._retention(ctx))
         return children.ensure(ctx, self.kind, build_job(Owner.from_body(self.kind, body), JobParams(
             name=job_name, component="validation", image=ctx.config.herder_image, args=["validate"],
             request=request, storage=store, deadline_seconds=1800, backoff_limit=1,
             s3_secret=ctx.config.storage_secret)), update=False)
+
+    @staticmethod
+    def _retention(ctx: OperatorContext) -> dict[str, Any] | None:
+        """The marks for the validation pod's sweep: every snapshot a Dataset revision, a ModelVersion or a
+        TrainingJob still refers to (the operator's store holds them all); None when retention is off."""
+        if ctx.config.snapshot_min_age_seconds <= 0:
+            return None
+        keep = snapshot_retention.referenced([b for _, b in ctx.store.items("Dataset")],
+                                             [b for _, b in ctx.store.items("ModelVersion")],
+                                             [b for _, b in ctx.store.items("TrainingJob")])
+        return snapshot_retention.sweep_request(keep, ctx.config.snapshot_min_age_seconds)
 
     def _passed(self, body: dict[str, Any], ctx: OperatorContext, job_name: str, attempt: dict[str, Any],
                 events: list[tuple[str, str, str]]) -> Outcome:

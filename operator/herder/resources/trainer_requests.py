@@ -62,14 +62,18 @@ def _rules(spec: DatasetSpec) -> dict[str, Any]:
 
 
 def validate_request(spec: DatasetSpec, output_path: str, snapshot_dir: str | None = None,
-                     references: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """The `herder validate` request; ``references`` are earlier revisions' profiles to measure drift against."""
+                     references: list[dict[str, Any]] | None = None,
+                     retention: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The `herder validate` request; ``references`` are earlier revisions' profiles to measure drift against,
+    ``retention`` the snapshots to keep when the pod sweeps the rest."""
     req: dict[str, Any] = {"source": _source(spec), "schema": _schema(spec), "validation": _rules(spec),
                            "outputPath": output_path}
     if snapshot_dir:
         req["snapshotDir"] = snapshot_dir
     if references:
         req["references"] = references
+    if retention is not None and snapshot_dir:
+        req["retention"] = retention
     if spec.source.digest:
         req["expectedDigest"] = spec.source.digest
     if spec.profile is not None:

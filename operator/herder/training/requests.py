@@ -148,6 +148,14 @@ class DriftReference(_Model):
     """``status.profile`` of that revision: its bins (edges or categories) and counts."""
 
 
+class SnapshotRetention(_Model):
+    """The operator's marks for the sweep (herder.policy.snapshot_retention): snapshots to keep, and the age below
+    which an unlisted one is kept anyway."""
+
+    keep: list[Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]] = Field(max_length=2000)
+    min_age_seconds: int = Field(ge=0)
+
+
 class ValidateRequest(_Model):
     """Input of `herder validate`: check a dataset against its schema and profile it."""
 
@@ -164,6 +172,8 @@ class ValidateRequest(_Model):
     references: list[DriftReference] = Field(default_factory=list, max_length=4)
     """Revisions to compare with (the current one, and those production versions were trained on): the new
     content is counted into each one's bins and its per-column PSI reported."""
+    retention: SnapshotRetention | None = None
+    """Delete the unreferenced snapshots in snapshotDir after this validation (none without it)."""
 
     _check_digest = field_validator("expected_digest")(_digest)
 

@@ -12,6 +12,7 @@ from herder.training.profile import profile_columns
 from herder.training.requests import DatasetSchema, DataSource, ValidateRequest, ValidationRules
 from herder.training.results import ValidationResult
 from herder.training.revision_drift import drift_against
+from herder.training.snapshot_retention import sweep
 
 
 def profile_and_check(
@@ -60,6 +61,9 @@ def run_validation(request: ValidateRequest, log: Callable[[str], None] = print)
         result.snapshot = snapshot(request.snapshot_dir, loaded.digest, request.source.format, loaded.raw)
         log(f"[validate] snapshot {result.snapshot}")
     loaded.raw = None  # the bytes were kept only for the snapshot
+    if request.snapshot_dir and request.retention is not None:
+        sweep(request.snapshot_dir, set(request.retention.keep), request.retention.min_age_seconds,
+              own=loaded.digest, log=log)
     return result
 
 
