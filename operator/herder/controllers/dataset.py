@@ -10,9 +10,9 @@ from herder.api.annotations import REFRESH
 from herder.api.common import duration_seconds
 from herder.api.dataset import ColumnProfile, DatasetSpec
 from herder.controllers import children, lookups
-from herder.controllers.conditions import Cond
 from herder.controllers.context import OperatorContext
 from herder.controllers.scaffold import Outcome, parse_spec_as, waiting
+from herder.policy.conditions import Cond
 from herder.policy.dataset_revisions import Validation, attempt_job_name, current, record
 from herder.policy.timestamps import rfc3339
 from herder.resources.common import Owner

@@ -28,13 +28,13 @@ from typing import Any
 from herder.api.common import MetricCheck, digest_hex, duration_ms, duration_seconds
 from herder.api.deployment import ModelDeploymentSpec
 from herder.controllers import children, lookups, traffic
-from herder.controllers.conditions import Cond
 from herder.controllers.context import ObjKey, OperatorContext
 from herder.controllers.modelversion import versions_of
 from herder.controllers.scaffold import Outcome, missing_reference, parse_spec_as, waiting
 from herder.monitoring import sampling
 from herder.policy.analysis import IntervalResult, evaluate, inconclusive, unmeasurable
 from herder.policy.bluegreen import PREVIEW, PREVIEW_STEP, SWITCHED_STEP, BlueGreenSettings
+from herder.policy.conditions import Cond
 from herder.policy.deployment import (
     Monitored,
     RolloutInputs,

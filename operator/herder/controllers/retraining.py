@@ -20,8 +20,8 @@ from kubernetes.client.rest import ApiException
 
 from herder.api.model import ModelSpec, Retraining
 from herder.controllers import lookups
-from herder.controllers.conditions import Cond
 from herder.controllers.context import ObjKey, OperatorContext
+from herder.policy.conditions import Cond
 from herder.policy.retraining import Book, Breach, Decision, blocked_by, decide, finished, idle_message
 from herder.policy.timestamps import rfc3339
 from herder.resources.common import Owner, labels

@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from herder.api.annotations import PROMOTE, RETRY, ROLLBACK
-from herder.controllers.conditions import Cond
 from herder.policy.analysis import IntervalResult
 from herder.policy.bluegreen import BlueGreenSettings, decide_bluegreen
+from herder.policy.conditions import Cond
 from herder.policy.monitoring import Watch
 from herder.policy.rollout import Analysis, Plan, RolloutState, Step, decide
 from herder.resources.serving import split_replicas

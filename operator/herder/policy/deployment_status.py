@@ -22,7 +22,7 @@ from typing import Any
 
 from herder.api.common import duration_seconds
 from herder.api.deployment import ModelDeploymentSpec, Rollback, TrackStatus
-from herder.controllers.conditions import Cond
+from herder.policy.conditions import Cond
 from herder.policy.deployment import Interpreted, Monitored, StableRollback, handled_requests
 from herder.policy.rollout import Plan, RolloutState, Step
 from herder.policy.timestamps import rfc3339

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from herder.api.deployment import ModelDeploymentSpec
-from herder.controllers.conditions import Cond
+from herder.policy.conditions import Cond
 from herder.policy.deployment import Interpreted, Monitored, StableRollback
 from herder.policy.deployment_status import Context, Observed, deployment_status, last_known_good
 from herder.policy.monitoring import Watch
