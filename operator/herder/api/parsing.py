@@ -117,7 +117,8 @@ def salvage(model: type[M], data: Mapping[str, Any] | None, root: str = "status"
         except ValidationError as e:
             bad_items: dict[str, set[int]] = {}
             for (path, message, value), err in zip(problems_of(e, root), e.errors(include_url=False), strict=True):
-                key, loc = err["loc"][0], err["loc"]
+                loc = err["loc"]
+                key = loc[0] if loc else None  # a model-level error names no field: the fallback below
                 if not isinstance(key, str) or key not in clean:
                     continue
                 problems.append((path, message, value))
@@ -133,6 +134,7 @@ def salvage(model: type[M], data: Mapping[str, Any] | None, root: str = "status"
                     repairs[key] = kept or None
                     if not kept:
                         del clean[key]
+    problems.append((root, "could not be read as a whole; every field is treated as absent", None))
     return Salvaged(model.model_validate({}), problems, dict.fromkeys(clean, None) | repairs)
 
 
