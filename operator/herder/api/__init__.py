@@ -2,8 +2,9 @@
 truth for the CRDs (``herder crds generate``), the controllers and the examples.
 
 Use :data:`KINDS` for names and models, :func:`parse_spec` / :func:`parse_object` to turn a body into models
-(errors name the field path and value). Conditions are kept by the controllers (herder.controllers.conditions:
-the one place they are merged), and every timestamp is formatted by herder.policy.timestamps.rfc3339.
+(errors name the field path and value). Conditions are merged in one place (herder.policy.conditions, pure: the
+controllers and the policies share its value type), and every timestamp is formatted by
+herder.policy.timestamps.rfc3339.
 """
 
 from herder.api.common import (

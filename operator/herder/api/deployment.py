@@ -307,17 +307,21 @@ class Rollback(WireModel):
     """When it happened."""
 
 
+HANDLED_VALUE_MAX = 256
+HandledValue = Annotated[str, StringConstraints(max_length=HANDLED_VALUE_MAX)]
+
+
 class HandledRequests(WireModel):
     """The value of each request annotation (herder.dev/promote, retry, rollback) the operator last handled. The
     annotations stay on the object (the operator never removes them); a value different from the one recorded here
     is a new request, so each request acts exactly once, also across operator restarts."""
 
-    promote: Annotated[str, StringConstraints(max_length=256)] | None = None
-    """Last herder.dev/promote value handled."""
-    retry: Annotated[str, StringConstraints(max_length=256)] | None = None
-    """Last herder.dev/retry value handled."""
-    rollback: Annotated[str, StringConstraints(max_length=256)] | None = None
-    """Last herder.dev/rollback value handled."""
+    promote: HandledValue | None = None
+    """Last herder.dev/promote value handled (a value longer than 256 characters as "sha256:" and its digest)."""
+    retry: HandledValue | None = None
+    """Last herder.dev/retry value handled (a value longer than 256 characters as "sha256:" and its digest)."""
+    rollback: HandledValue | None = None
+    """Last herder.dev/rollback value handled (a value longer than 256 characters as "sha256:" and its digest)."""
 
 
 class TrackStatus(WireModel):

@@ -4,7 +4,8 @@ and the bad value the way the API server does ("spec.strategy.canary.steps[1].we
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -85,6 +86,56 @@ def parse_spec(kind: str, body: Mapping[str, Any]) -> WireModel:
 def parse_status(kind: str, body: Mapping[str, Any]) -> WireModel:
     """The typed status of a body of ``kind`` (an absent status parses as empty)."""
     return parse_model(kind_info(kind).status_model, body.get("status") or {}, "status")
+
+
+@dataclass(frozen=True)
+class Salvaged(Generic[M]):
+    """What :func:`salvage` made of a status: the typed value and what had to be left out of it."""
+
+    value: M
+    problems: list[tuple[str, str, Any]] = field(default_factory=list)
+    """(path, message, bad value) of each part left out, as :func:`problems_of` names them."""
+    repairs: dict[str, Any] = field(default_factory=dict)
+    """Top-level wire field -> what to write instead of the damaged value: the list without its bad entries, or
+    None (remove the field)."""
+
+
+def salvage(model: type[M], data: Mapping[str, Any] | None, root: str = "status") -> Salvaged[M]:
+    """Read a status the operator wrote earlier (an older operator, a hand edit, a partial fixture) into ``model``
+    without failing: unknown top-level fields are ignored (the API server prunes them anyway); a field that does
+    not validate is left out -- of a list field only the bad entries, of any other field the whole field (its
+    parts depend on each other: half a lastRollback would be a different record). A spec is parsed strictly
+    (:func:`parse_model`); status is the operator's own memory, where a damaged field must cost that field, not
+    every reconcile of the object."""
+    known = {f.alias or name for name, f in model.model_fields.items()}
+    clean = {k: v for k, v in (data or {}).items() if k in known}
+    problems: list[tuple[str, str, Any]] = []
+    repairs: dict[str, Any] = {}
+    for _ in range(4):  # each pass removes at least one bad part; nested lists need at most a few
+        try:
+            return Salvaged(model.model_validate(clean), problems, repairs)
+        except ValidationError as e:
+            bad_items: dict[str, set[int]] = {}
+            for (path, message, value), err in zip(problems_of(e, root), e.errors(include_url=False), strict=True):
+                loc = err["loc"]
+                key = loc[0] if loc else None  # a model-level error names no field: the fallback below
+                if not isinstance(key, str) or key not in clean:
+                    continue
+                problems.append((path, message, value))
+                if isinstance(clean[key], list) and len(loc) > 1 and isinstance(loc[1], int):
+                    bad_items.setdefault(key, set()).add(loc[1])
+                else:
+                    del clean[key]
+                    repairs[key] = None
+            for key, items in bad_items.items():
+                if key in clean:
+                    kept = [x for i, x in enumerate(clean[key]) if i not in items]
+                    clean[key] = kept
+                    repairs[key] = kept or None
+                    if not kept:
+                        del clean[key]
+    problems.append((root, "could not be read as a whole; every field is treated as absent", None))
+    return Salvaged(model.model_validate({}), problems, dict.fromkeys(clean, None) | repairs)
 
 
 def parse_object(body: Mapping[str, Any]) -> AnyResource:

@@ -10,10 +10,10 @@ from herder.api.annotations import REFRESH
 from herder.api.common import duration_seconds
 from herder.api.dataset import ColumnProfile, DatasetSpec
 from herder.controllers import children, lookups
-from herder.controllers.conditions import Cond
 from herder.controllers.context import OperatorContext
 from herder.controllers.scaffold import Outcome, parse_spec_as, waiting
 from herder.policy import snapshot_retention
+from herder.policy.conditions import Cond
 from herder.policy.dataset_revisions import (
     Validation,
     attempt_job_name,

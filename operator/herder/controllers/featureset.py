@@ -8,9 +8,9 @@ from herder.api.dataset import DatasetSpec
 from herder.api.featureset import FeatureSetSpec
 from herder.api.parsing import InvalidSpecError, parse_spec
 from herder.controllers import lookups
-from herder.controllers.conditions import Cond
 from herder.controllers.context import ObjKey, OperatorContext
 from herder.controllers.scaffold import Outcome, missing_reference, parse_spec_as
+from herder.policy.conditions import Cond
 
 NUMERIC = {"integer", "float"}
 

@@ -8,8 +8,8 @@ from typing import Any
 
 from kubernetes.client.rest import ApiException
 
-from herder.controllers.conditions import Cond
 from herder.controllers.context import ObjKey, OperatorContext
+from herder.policy.conditions import Cond
 from herder.resources.common import Storage
 
 

@@ -11,12 +11,12 @@ from typing import Any
 from herder.api.annotations import PROMOTE
 from herder.api.model import ModelSpec
 from herder.controllers import children
-from herder.controllers.conditions import Cond
 from herder.controllers.context import ObjKey, OperatorContext
 from herder.controllers.modelversion import versions_of
 from herder.controllers.retrain_triggers import measure_triggers
 from herder.controllers.retraining import merge_patchable, reconcile_retraining
 from herder.controllers.scaffold import Outcome, parse_spec_as
+from herder.policy.conditions import Cond
 from herder.policy.live_rollbacks import Follower, follows_production, live_rollbacks, rolled_back
 from herder.policy.retraining import remembered
 from herder.policy.timestamps import rfc3339

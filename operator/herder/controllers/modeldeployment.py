@@ -14,6 +14,11 @@ The reconcile reads as named steps (cloudnative-pg's cluster controller is the m
 4. :meth:`~ModelDeploymentController.apply` the plan -- routing, the Deployments, Service, PDB and HPA;
 5. the status from the plan, :func:`herder.policy.deployment_status.deployment_status` (pure).
 
+Status is read once, before step 1, into the typed :class:`~herder.api.deployment.ModelDeploymentStatus`
+(:meth:`~ModelDeploymentController.previous_status`: a field that does not parse counts as absent and is removed,
+with a Warning Event, instead of failing every reconcile), and written once, as the typed patch the steps built,
+serialised with ``wire()`` here at the edge.
+
 A version that is missing or Rejected is a clear condition; the Deployment keeps serving what it serves.
 """
 
@@ -25,16 +30,17 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any
 
-from herder.api.common import MetricCheck, digest_hex, duration_ms, duration_seconds
-from herder.api.deployment import ModelDeploymentSpec
+from herder.api.common import MetricCheck, MetricValue, digest_hex, duration_ms, duration_seconds
+from herder.api.deployment import ModelDeploymentSpec, ModelDeploymentStatus
+from herder.api.parsing import Salvaged, format_problems, salvage
 from herder.controllers import children, lookups, traffic
-from herder.controllers.conditions import Cond
 from herder.controllers.context import ObjKey, OperatorContext
 from herder.controllers.modelversion import versions_of
 from herder.controllers.scaffold import Outcome, missing_reference, parse_spec_as, waiting
 from herder.monitoring import sampling
 from herder.policy.analysis import IntervalResult, evaluate, inconclusive, unmeasurable
 from herder.policy.bluegreen import PREVIEW, PREVIEW_STEP, SWITCHED_STEP, BlueGreenSettings
+from herder.policy.conditions import Cond
 from herder.policy.deployment import (
     Monitored,
     RolloutInputs,
@@ -46,7 +52,14 @@ from herder.policy.deployment import (
     rolled_back,
     rollout_in_progress,
 )
-from herder.policy.deployment_status import Context, Observed, deployment_status, track
+from herder.policy.deployment_status import (
+    Context,
+    Observed,
+    degraded_generation,
+    deployment_status,
+    overlay,
+    track,
+)
 from herder.policy.monitoring import required_passes, watch
 from herder.policy.rollout import Analysis, Plan, RolloutState, Step
 from herder.policy.timestamps import parse_rfc3339, rfc3339
@@ -73,6 +86,9 @@ INJECT_LATENCY_MS = "herder.dev/inject-latency-ms"
 """TESTS AND DEMOS ONLY, on a ModelVersion: extra latency (HERDER_INJECT_LATENCY_MS) on every inference request."""
 _INJECTIONS = ((INJECT_ERROR_RATE, "HERDER_INJECT_ERROR_RATE", 1.0), (INJECT_LATENCY_MS, "HERDER_INJECT_LATENCY_MS",
                                                                        60_000.0))
+
+SCAFFOLD_FIELDS = frozenset({"conditions", "observedGeneration"})
+"""Status fields the scaffold writes (conditions merged from the old ones): read typed here, never repaired here."""
 
 log = logging.getLogger("herder.operator")
 Event = tuple[str, str, str]
@@ -125,10 +141,10 @@ def endpoint_url(meta: dict[str, Any], spec: ModelDeploymentSpec) -> str:
     return f"http://{meta['name']}.{meta['namespace']}.svc.cluster.local/v2/models/{spec.model.name}"
 
 
-def summarize(metrics: list[dict[str, Any]]) -> str:
+def summarize(metrics: list[MetricValue]) -> str:
     """One line per analysis: name=value (verdict, samples) of each check as written on status."""
-    return "; ".join(f"{m['name']}={m.get('value', 'no data')} ({m.get('verdict')}, {m.get('samples', 0)} samples)"
-                     for m in metrics) or "no measurement yet"
+    return "; ".join(f"{m.name}={m.value if m.value is not None else 'no data'} ({m.verdict}, {m.samples or 0} "
+                     f"samples)" for m in metrics) or "no measurement yet"
 
 
 def scrape_key(owner: Owner, purpose: str = "analysis") -> tuple[str, str, str]:
@@ -136,9 +152,10 @@ def scrape_key(owner: Owner, purpose: str = "analysis") -> tuple[str, str, str]:
     return (owner.namespace, owner.name, purpose)
 
 
-def without_time(metric: dict[str, Any]) -> dict[str, Any]:
-    """A status metric without measuredAt: an identical later measurement is not worth a status write."""
-    return {k: v for k, v in metric.items() if k != "measuredAt"}
+def without_time(metric: MetricValue) -> dict[str, Any]:
+    """A status metric as written, without measuredAt: an identical later measurement is not worth a status
+    write."""
+    return {k: v for k, v in metric.wire().items() if k != "measuredAt"}
 
 
 def check_problems(checks: list[MetricCheck], field: str, prometheus_url: str | None) -> list[str]:
@@ -173,12 +190,12 @@ def deployment_ready(dep: dict[str, Any], replicas: int) -> tuple[bool, int]:
     return rolled, ready
 
 
-def rollout_state(status: dict[str, Any]) -> RolloutState:
+def rollout_state(status: ModelDeploymentStatus) -> RolloutState:
     """The rollout part of status (herder.policy.rollout keeps everything it needs there)."""
     return RolloutState(
-        stable_version=status.get("stableVersion"), canary_version=status.get("canaryVersion"),
-        canary_weight=status.get("canaryWeight"), current_step=status.get("currentStep"),
-        step_started_at=parse_time(status.get("stepStartedAt")), aborted_version=status.get("abortedVersion"))
+        stable_version=status.stable_version, canary_version=status.canary_version,
+        canary_weight=status.canary_weight, current_step=status.current_step,
+        step_started_at=parse_time(status.step_started_at), aborted_version=status.aborted_version)
 
 
 def rolled_version(live: dict[str, Any] | None) -> int | None:
@@ -226,21 +243,47 @@ class ModelDeploymentController:
 
     def reconcile(self, spec: ModelDeploymentSpec, body: dict[str, Any], ctx: OperatorContext) -> Outcome:
         spec = self.latest(spec, body, ctx)
-        resolved = self.resolve(spec, body, ctx)
+        before = self.previous_status(body)
+        outcome = self.steps(spec, body, before.value, ctx)
+        # what could not be read goes (a list keeps its readable entries), unless this reconcile wrote it anew
+        repairs = {k: v for k, v in before.repairs.items() if k not in SCAFFOLD_FIELDS}
+        if repairs:
+            outcome.fields = {**repairs, **outcome.fields}
+            outcome.events.append(("Warning", "StatusUnreadable",
+                                   f"status.{', status.'.join(repairs)} could not be read: treated as absent and "
+                                   f"removed (of a list, the entries that could not be read): "
+                                   f"{format_problems(before.problems)}"))
+        return outcome
+
+    def steps(self, spec: ModelDeploymentSpec, body: dict[str, Any], status: ModelDeploymentStatus,
+              ctx: OperatorContext) -> Outcome:
+        """Steps 1 to 5 (the module doc), from the status before this reconcile."""
+        resolved = self.resolve(spec, body, status, ctx)
         if isinstance(resolved, Outcome):
             return resolved
         owner = Owner.from_body(self.kind, body)
-        gathered = self.gather(spec, body, ctx, owner, resolved)
+        gathered = self.gather(spec, body, status, ctx, owner=owner, r=resolved)
         if isinstance(gathered, Outcome):
             return gathered
         plan = plan_rollout(gathered.rollout)
-        applied = self.apply(spec, body, ctx, owner=owner, r=resolved, g=gathered, plan=plan)
+        applied = self.apply(spec, body, status, ctx, owner=owner, r=resolved, g=gathered, plan=plan)
         if isinstance(applied, Outcome):
             return applied
         seen, events = applied
         update = deployment_status(gathered.context, plan, seen)
-        return Outcome(update.conditions, fields=update.fields, depends_on=resolved.deps,
+        return Outcome(update.conditions, fields=update.status.wire(), depends_on=resolved.deps,
                        events=[*gathered.events, *events], requeue_after=update.requeue_after)
+
+    def previous_status(self, body: dict[str, Any]) -> Salvaged[ModelDeploymentStatus]:
+        """The status before this reconcile, typed. It is the operator's own memory (an older operator's, or edited
+        by hand): a field that does not parse costs that field -- treated as absent, then removed, with a Warning
+        Event and log line naming it -- not every reconcile of the object (herder.api.parsing.salvage)."""
+        read = salvage(ModelDeploymentStatus, body.get("status"))
+        if read.problems:
+            meta = body["metadata"]
+            log.warning("%s/%s: unreadable status, treated as absent: %s", meta.get("namespace"), meta.get("name"),
+                        format_problems(read.problems))
+        return read
 
     # ---------------------------------------------------------------------------------------- 0. the latest body
     def latest(self, spec: ModelDeploymentSpec, body: dict[str, Any], ctx: OperatorContext) -> ModelDeploymentSpec:
@@ -259,7 +302,8 @@ class ModelDeploymentController:
         return self.parse(body)
 
     # ---------------------------------------------------------------------------------------- 1. resolve
-    def resolve(self, spec: ModelDeploymentSpec, body: dict[str, Any], ctx: OperatorContext) -> Resolved | Outcome:
+    def resolve(self, spec: ModelDeploymentSpec, body: dict[str, Any], status: ModelDeploymentStatus,
+                ctx: OperatorContext) -> Resolved | Outcome:
         """The version to serve: spec.model.version, or the alias on the Model's status. Waits (an Outcome) while
         the Model, the version or the artifact store is missing; a Rejected version is refused."""
         ns = body["metadata"]["namespace"]
@@ -279,18 +323,18 @@ class ModelDeploymentController:
                                      f"Model {spec.model.name!r} has no {alias} version yet")], depends_on=deps)
         how = f"version {version}" if spec.model.version is not None else f"alias {alias!r}"
         problem = self.version_problem(spec, versions.get(version), version, how)
-        status = body.get("status") or {}
         if problem is not None:
-            serving = status.get("stableVersion")
+            serving = status.stable_version
+            resolved = ModelDeploymentStatus(resolved_version=version)
             if serving is not None and serving in versions and serving != version:
                 # the version already serving keeps serving: Ready follows it, Progressing says why nothing rolls
                 owner = Owner.from_body(self.kind, body)
                 live = children.read(ctx, "Deployment", deployment_name(owner, TRACK), ns)
-                return self.hold(body, owner=owner, live_stable=live, ok=ok, deps=deps,
-                                 fields={"resolvedVersion": version}, events=[], reason=problem.reason,
+                return self.hold(status, owner=owner, live_stable=live, ok=ok, deps=deps, fields=resolved,
+                                 events=[], reason=problem.reason,
                                  message=f"{problem.message}; version {serving} keeps serving")
-            return Outcome([ok, problem], depends_on=deps, fields={"resolvedVersion": version})
-        if not status.get("stable") and (problem := lookups.storage_missing(ctx, ns)) is not None:
+            return Outcome([ok, problem], depends_on=deps, fields=resolved.wire())
+        if status.stable is None and (problem := lookups.storage_missing(ctx, ns)) is not None:
             return waiting(ctx, [ok, problem], deps)
         return Resolved(version, versions, deps, ok)
 
@@ -308,11 +352,11 @@ class ModelDeploymentController:
         return None
 
     # ---------------------------------------------------------------------------------------- 2. gather inputs
-    def gather(self, spec: ModelDeploymentSpec, body: dict[str, Any], ctx: OperatorContext, owner: Owner,
-               r: Resolved) -> Gathered | Outcome:
+    def gather(self, spec: ModelDeploymentSpec, body: dict[str, Any], status: ModelDeploymentStatus,
+               ctx: OperatorContext, *, owner: Owner, r: Resolved) -> Gathered | Outcome:
         """The inputs of the rollout decision. Without a stable version (the first deployment, or one whose stable
         version no longer exists) there is nothing to measure or request yet: the machines' Initial phase."""
-        meta, status = body["metadata"], body.get("status") or {}
+        meta = body["metadata"]
         state = rollout_state(status)
         steps, bluegreen = canary_steps(spec), bluegreen_settings(spec)
         gateway = spec.traffic_routing is not None and spec.traffic_routing.type == "GatewayAPI"
@@ -329,35 +373,36 @@ class ModelDeploymentController:
                           stable_before=state.stable_version, steps=steps, bluegreen=bluegreen is not None)
         if state.stable_version is None or state.stable_version not in r.versions:
             return Gathered(replace(inputs, state=replace(state, stable_version=None)), context, [], track)
-        return self.gather_rollout(spec, body, ctx, owner=owner, r=r, g=Gathered(inputs, context, [], track))
+        return self.gather_rollout(spec, body, status, ctx, owner=owner, r=r, g=Gathered(inputs, context, [], track))
 
-    def gather_rollout(self, spec: ModelDeploymentSpec, body: dict[str, Any], ctx: OperatorContext, *,
-                       owner: Owner, r: Resolved, g: Gathered) -> Gathered | Outcome:
+    def gather_rollout(self, spec: ModelDeploymentSpec, body: dict[str, Any], status: ModelDeploymentStatus,
+                       ctx: OperatorContext, *, owner: Owner, r: Resolved, g: Gathered) -> Gathered | Outcome:
         """Requests, the live stable track, monitoring (no rollout in progress) and analysis (a rollout)."""
-        status, state, target = body.get("status") or {}, g.rollout.state, r.target
+        state, target = g.rollout.state, r.target
         stable = state.stable_version
         assert stable is not None
-        lkg: int | None = status.get("lastKnownGoodVersion")
-        degraded = lookups.condition(body, "Degraded") or {}
-        asked = interpret(pending_requests(body["metadata"], status), target=target, state=state,
-                          handled=status.get("handledRequests") or {},
-                          aborted_generation=status.get("abortedGeneration", degraded.get("observedGeneration")),
+        lkg = status.last_known_good_version
+        degraded = next((c for c in status.conditions or [] if c.type == "Degraded"), None)
+        asked = interpret(pending_requests(body["metadata"], status.handled_requests), target=target, state=state,
+                          handled=status.handled_requests,
+                          aborted_generation=status.aborted_generation if status.aborted_generation is not None
+                          else degraded_generation(status),
                           generation=g.context.generation, last_known_good=lkg, versions=r.versions,
-                          last_rolled_back=(status.get("lastRollback") or {}).get("from"))
+                          last_rolled_back=status.last_rollback.from_ if status.last_rollback else None)
         live_stable = children.read(ctx, "Deployment", deployment_name(owner, TRACK), owner.namespace)
         stable_rolled_to = rolled_version(live_stable)
         # a check nobody can measure would hold a rollout forever: refuse to start one (the stable version serves)
         problems = check_problems(spec.analysis.metrics, "spec.analysis.metrics",
                                   ctx.config.prometheus_url) if spec.analysis else []
         if problems and not rollout_in_progress(state, target) and target not in (stable, state.aborted_version):
-            return self.hold(body, owner=owner, live_stable=live_stable, ok=r.ok, deps=r.deps,
-                             fields={"handledRequests": handled_requests(asked, {}, None, state)},
+            return self.hold(status, owner=owner, live_stable=live_stable, ok=r.ok, deps=r.deps,
+                             fields=ModelDeploymentStatus(handled_requests=handled_requests(asked, None, None, state)),
                              events=list(asked.events), reason="AnalysisNotPossible",
                              message=f"version {target} is not rolled out: " + "; ".join(problems))
         quiet = state.canary_version is None and stable_rolled_to == stable and asked.rollback is None and (
             target == stable or (state.aborted_version == target and not asked.retry))
         monitored = self.watch_stable(ctx, spec, owner=owner, status=status, stable=stable, target=target, lkg=lkg,
-                                      degraded_reason=degraded.get("reason"), versions=r.versions) \
+                                      degraded_reason=degraded.reason if degraded else None, versions=r.versions) \
             if spec.monitoring is not None and quiet else None
         events = list(asked.events)
         if monitored is not None and monitored.watch is not None and monitored.watch.proven:
@@ -377,7 +422,8 @@ class ModelDeploymentController:
                           stable_rollback=rollback, analysis_metrics=metrics)
         return Gathered(inputs, context, events, g.track)
 
-    def watch_stable(self, ctx: OperatorContext, spec: ModelDeploymentSpec, *, owner: Owner, status: dict[str, Any],
+    def watch_stable(self, ctx: OperatorContext, spec: ModelDeploymentSpec, *, owner: Owner,
+                     status: ModelDeploymentStatus,
                      stable: int, target: int, lkg: int | None, degraded_reason: str | None,
                      versions: dict[int, dict[str, Any]]) -> Monitored:
         """One monitoring interval of the stable version, and what it means (herder.policy.monitoring)."""
@@ -390,22 +436,22 @@ class ModelDeploymentController:
         measured = self.monitor(ctx, spec, owner=owner, status=status, stable=stable)
         if isinstance(measured, float):
             return Monitored(requeue=measured)
-        result, wire = measured
-        stored = status.get("monitoringMetrics") or []
-        changed = [without_time(m) for m in wire] != [without_time(m) for m in stored]
+        result, values = measured
+        stored = status.monitoring_metrics or []
+        changed = [without_time(m) for m in values] != [without_time(m) for m in stored]
         w = watch(result, stable=stable, last_known_good=lkg,
-                  passed_intervals=int(status.get("monitoringPassedIntervals") or 0),
+                  passed_intervals=status.monitoring_passed_intervals or 0,
                   required=required_passes([c.failure_limit for c in mon.metrics]),
                   on_breach=mon.on_breach if target == stable else "Alert")
         log.info("%s/%s: monitoring of version %s: %s (%s)", owner.namespace, owner.name, stable, result.message,
                  w.action)
         verdict = monitoring_verdict(result, w, stable=stable, versions=versions, degraded_reason=degraded_reason)
         return Monitored(requeue=duration_seconds(mon.interval), condition=verdict.condition,
-                         metrics=wire if changed else None, watch=w, rollback=verdict.rollback)
+                         metrics=values if changed else None, watch=w, rollback=verdict.rollback)
 
-    def analysis(self, ctx: OperatorContext, spec: ModelDeploymentSpec, *, owner: Owner, status: dict[str, Any],
-                 g: Gathered, state: RolloutState, retry: bool
-                 ) -> tuple[Analysis | None, str, list[dict[str, Any]] | None]:
+    def analysis(self, ctx: OperatorContext, spec: ModelDeploymentSpec, *, owner: Owner,
+                 status: ModelDeploymentStatus, g: Gathered, state: RolloutState, retry: bool
+                 ) -> tuple[Analysis | None, str, list[MetricValue] | None]:
         """The rollout's analysis in the current step (None without analysis or a strategy to analyse)."""
         target, bluegreen, steps = g.rollout.target, g.rollout.bluegreen, g.rollout.steps
         if spec.analysis is None or not (steps or bluegreen):
@@ -425,8 +471,9 @@ class ModelDeploymentController:
         return live is not None and deployment_ready(live, bg.preview_replicas or g.rollout.total)[0]
 
     # ---------------------------------------------------------------------------------------- 4. apply the plan
-    def apply(self, spec: ModelDeploymentSpec, body: dict[str, Any], ctx: OperatorContext, *, owner: Owner,
-              r: Resolved, g: Gathered, plan: Plan) -> tuple[Observed, list[Event]] | Outcome:
+    def apply(self, spec: ModelDeploymentSpec, body: dict[str, Any], status: ModelDeploymentStatus,
+              ctx: OperatorContext, *, owner: Owner, r: Resolved, g: Gathered, plan: Plan
+              ) -> tuple[Observed, list[Event]] | Outcome:
         """Routing first (nothing advances when it fails), then the stable Deployment, the shared children and the
         second track; what they look like afterwards."""
         try:  # Gateway API weights (a no-op without trafficRouting GatewayAPI)
@@ -434,7 +481,7 @@ class ModelDeploymentController:
                                    canary_version=plan.canary_serves, canary_weight=plan.state.canary_weight or 0)
         except traffic.TrafficRoutingError as e:
             return waiting(ctx, [r.ok, e.condition("Ready")], r.deps)
-        events = [*plan.events, *routed, *self.unroute_if_changed(spec, owner, body, ctx)]
+        events = [*plan.events, *routed, *self.unroute_if_changed(spec, owner, body, status, ctx)]
         params = self.serving_params(spec, ctx)
 
         def deployment(track: str, version: int, replicas: int) -> dict[str, Any]:
@@ -454,22 +501,21 @@ class ModelDeploymentController:
                            f"replica(s)"))
         self.ensure_shared(ctx, spec, owner, g.rollout.total, service_track=plan.service_track)
         want = int((dep.get("spec") or {}).get("replicas") or plan.stable_replicas)
-        stable = {"stable": track(plan.stable_serves, want, ready_replicas(dep))}
-        status = body.get("status") or {}
+        stable = ModelDeploymentStatus(stable=track(plan.stable_serves, want, ready_replicas(dep)))
         if plan.phase == "Initial":
             rolled = deployment_ready(dep, want)[0]
             return Observed(want, ready_replicas(dep), plan.stable_serves if rolled else None,
-                            children={**stable, **self.remove_canary(ctx, owner, status)}), events
+                            children=overlay(stable, self.remove_canary(ctx, owner, status))), events
         if plan.phase == "Promoted" and spec.monitoring is not None:
             ctx.scrapes.forget(scrape_key(owner, "monitoring"))  # a new probation starts from a fresh scrape
         canary_ready, canary = self.apply_second_track(ctx, owner, plan, status, events,
                                                        deployment=deployment, bluegreen=g.rollout.bluegreen)
         return Observed(want, ready_replicas(dep), g.rollout.stable_rolled_to, action == "unchanged", canary_ready,
-                        {**stable, **canary}), events
+                        overlay(stable, canary)), events
 
-    def apply_second_track(self, ctx: OperatorContext, owner: Owner, plan: Plan, status: dict[str, Any],
+    def apply_second_track(self, ctx: OperatorContext, owner: Owner, plan: Plan, status: ModelDeploymentStatus,
                            events: list[Event], *, deployment: Any, bluegreen: BlueGreenSettings | None
-                           ) -> tuple[int, dict[str, Any]]:
+                           ) -> tuple[int, ModelDeploymentStatus]:
         """The canary (or preview) Deployment the plan wants, or its removal: (ready replicas, status fields)."""
         if plan.canary_serves is not None:
             second = plan.canary_track
@@ -482,9 +528,9 @@ class ModelDeploymentController:
             if second == PREVIEW:  # the preview's own Service, for test traffic before the switch
                 children.ensure(ctx, self.kind, build_service(owner, PREVIEW))
             ready = ready_replicas(cdep)
-            return ready, {"canary": track(plan.canary_serves, plan.canary_replicas, ready)}
-        if status.get("canary") is None:
-            return 0, {}
+            return ready, ModelDeploymentStatus(canary=track(plan.canary_serves, plan.canary_replicas, ready))
+        if status.canary is None:
+            return 0, ModelDeploymentStatus()
         for gone in (CANARY, PREVIEW):  # whichever the strategy used (it may have changed meanwhile)
             if children.delete(ctx, self.kind, "Deployment", deployment_name(owner, gone), owner.namespace):
                 events.append(("Normal", f"{gone.capitalize()}Deleted",
@@ -492,7 +538,7 @@ class ModelDeploymentController:
         if bluegreen is not None:
             children.delete(ctx, self.kind, "Service", service_name(owner, PREVIEW), owner.namespace)
         ctx.scrapes.forget(scrape_key(owner))
-        return 0, {"canary": None}
+        return 0, ModelDeploymentStatus(canary=None)
 
     def serving_params(self, spec: ModelDeploymentSpec, ctx: OperatorContext) -> ServingParams:
         res = spec.resources
@@ -520,43 +566,45 @@ class ModelDeploymentController:
             children.ensure(ctx, self.kind, build_hpa(owner, TRACK, a.min_replicas, a.max_replicas,
                                                       a.target_cpu_utilization))
 
-    def remove_canary(self, ctx: OperatorContext, owner: Owner, status: dict[str, Any]) -> dict[str, Any]:
+    def remove_canary(self, ctx: OperatorContext, owner: Owner, status: ModelDeploymentStatus
+                      ) -> ModelDeploymentStatus:
         """Delete the canary Deployment if status says one runs (so a quiet object makes no API call for it);
         returns the status fields that clear the canary."""
-        if status.get("canary") is None and status.get("canaryVersion") is None:
-            return {}
+        if status.canary is None and status.canary_version is None:
+            return ModelDeploymentStatus()
         children.delete(ctx, self.kind, "Deployment", deployment_name(owner, CANARY), owner.namespace)
         ctx.scrapes.forget(scrape_key(owner))
-        return {"canary": None, "canaryVersion": None, "canaryWeight": None, "currentStep": None,
-                "stepStartedAt": None}
+        return ModelDeploymentStatus(canary=None, canary_version=None, canary_weight=None, current_step=None,
+                                     step_started_at=None)
 
     def unroute_if_changed(self, spec: ModelDeploymentSpec, owner: Owner, body: dict[str, Any],
-                           ctx: OperatorContext) -> list[Event]:
+                           status: ModelDeploymentStatus, ctx: OperatorContext) -> list[Event]:
         """After a spec change away from Gateway API routing, remove the HTTPRoute and track Services an earlier
         spec had (route() makes no API call for Replicas routing, so it cannot notice them). Only on a spec change
         of an object reconciled before: a brand-new one never had a route, and a quiet one costs nothing."""
         if spec.traffic_routing is not None and spec.traffic_routing.type == "GatewayAPI":
             return []
-        observed = (body.get("status") or {}).get("observedGeneration")
+        observed = status.observed_generation
         if observed is None or observed == body["metadata"].get("generation"):
             return []
         return traffic.unroute(ctx, owner)
 
-    def hold(self, body: dict[str, Any], *, owner: Owner, live_stable: dict[str, Any] | None, ok: Cond,
-             deps: set[ObjKey], fields: dict[str, Any], events: list[Event], reason: str, message: str) -> Outcome:
+    def hold(self, status: ModelDeploymentStatus, *, owner: Owner, live_stable: dict[str, Any] | None, ok: Cond,
+             deps: set[ObjKey], fields: ModelDeploymentStatus, events: list[Event], reason: str, message: str
+             ) -> Outcome:
         """Keep serving the stable version as it is and say why the target is not rolled out."""
         st = (live_stable or {}).get("status") or {}
         want = int(((live_stable or {}).get("spec") or {}).get("replicas") or 0)
         ready_n = int(st.get("readyReplicas") or 0)
-        stable = (body.get("status") or {}).get("stableVersion")
+        stable = status.stable_version
         conds = [ok, Cond("Ready", "True" if ready_n else "False", "Serving" if ready_n else "Progressing",
                           f"{ready_n}/{want} replicas serve version {stable}"),
                  Cond("Progressing", "False", reason, message)]
         log.warning("%s/%s: %s", owner.namespace, owner.name, message)
-        return Outcome(conds, fields=fields, depends_on=deps, events=events)
+        return Outcome(conds, fields=fields.wire(), depends_on=deps, events=events)
 
-    def monitor(self, ctx: OperatorContext, spec: ModelDeploymentSpec, *, owner: Owner, status: dict[str, Any],
-                stable: int) -> tuple[IntervalResult, list[dict[str, Any]]] | float:
+    def monitor(self, ctx: OperatorContext, spec: ModelDeploymentSpec, *, owner: Owner,
+                status: ModelDeploymentStatus, stable: int) -> tuple[IntervalResult, list[MetricValue]] | float:
         """One monitoring interval of the stable version's pods: (result, metrics for status), or the seconds until
         the next measurement is due (no measurement: the interval has not elapsed, or this was the baseline scrape
         after a promotion or an operator restart -- not a measurement, so nothing is written)."""
@@ -573,17 +621,17 @@ class ModelDeploymentController:
             ctx.clients.core, owner.namespace, owner.name, TRACK, stable))
         if previous is None:
             return float(interval)
-        failures = sampling.failures_of(status.get("monitoringMetrics"), stable)
+        failures = sampling.failures_of(status.monitoring_metrics, stable)
         result = evaluate(checks, sampling.measure_checks(
             checks, previous, current, prometheus_url=ctx.config.prometheus_url, namespace=owner.namespace,
             deployment=owner.name, version=stable), failures)
         if current.unreachable:
             result = replace(result, message=result.message + sampling.unreachable_note(current))
-        return result, sampling.wire(result.checks, rfc3339(), stable)
+        return result, sampling.metric_values(result.checks, rfc3339(), stable)
 
-    def analyse(self, ctx: OperatorContext, spec: ModelDeploymentSpec, *, owner: Owner, status: dict[str, Any],
-                target: int, state: RolloutState, now: float, in_step: bool, track: str = CANARY
-                ) -> tuple[Analysis | None, str, list[dict[str, Any]] | None]:
+    def analyse(self, ctx: OperatorContext, spec: ModelDeploymentSpec, *, owner: Owner,
+                status: ModelDeploymentStatus, target: int, state: RolloutState, now: float, in_step: bool,
+                track: str = CANARY) -> tuple[Analysis | None, str, list[MetricValue] | None]:
         """(verdict for the current step, message, new analysisMetrics for status or None when not measured).
 
         A measurement is taken at most once per interval (two scrapes of the canary pods); between measurements
@@ -596,13 +644,12 @@ class ModelDeploymentController:
         key = scrape_key(owner)
         previous = ctx.scrapes.get(key, target)
         mono = time.monotonic()
-        stored = sampling.of_version(status.get("analysisMetrics"), target)
+        stored = sampling.of_version(status.analysis_metrics, target)
         if not sampling.is_due(previous, mono, interval):
             started = state.step_started_at or now
-            fresh = [m for m in stored if (parse_time(m.get("measuredAt")) or 0) > started]
+            fresh = [m for m in stored if (parse_time(m.measured_at) or 0) > started]
             names = {c.name for c in checks}
-            if {m["name"] for m in fresh} >= names and all(m.get("verdict") == "Pass" for m in fresh
-                                                          if m["name"] in names):
+            if {m.name for m in fresh} >= names and all(m.verdict == "Pass" for m in fresh if m.name in names):
                 return "Pass", "", None
             return "Wait", summarize(stored), None
         previous, current = sampling.take(ctx.scrapes, key, target, sampling.pod_targets(
@@ -615,9 +662,9 @@ class ModelDeploymentController:
             result = evaluate(checks, sampling.measure_checks(
                 checks, previous, current, prometheus_url=ctx.config.prometheus_url, namespace=owner.namespace,
                 deployment=owner.name, version=target), failures)
-        wire = sampling.wire(result.checks, rfc3339(), target)
+        values = sampling.metric_values(result.checks, rfc3339(), target)
         message = result.message + sampling.unreachable_note(current)
         log.info("%s/%s: analysis of version %s: %s", owner.namespace, owner.name, target, message)
         # the same summary whether or not this reconcile measured: a condition message that alternated between
         # two texts would be a status write on every reconcile
-        return result.decision, message if result.decision == "Abort" else summarize(wire), wire
+        return result.decision, message if result.decision == "Abort" else summarize(values), values

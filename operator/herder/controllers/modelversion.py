@@ -9,9 +9,9 @@ from herder.api.model import ModelSpec
 from herder.api.modelversion import ModelVersionSpec
 from herder.api.parsing import InvalidSpecError, parse_spec
 from herder.controllers import lookups
-from herder.controllers.conditions import Cond
 from herder.controllers.context import ObjKey, OperatorContext
 from herder.controllers.scaffold import Outcome, missing_reference, parse_spec_as
+from herder.policy.conditions import Cond
 from herder.policy.gate import evaluate_gate
 from herder.policy.timestamps import rfc3339
 

@@ -21,9 +21,9 @@ from kubernetes.client.rest import ApiException
 
 from herder.api.model import ModelSpec, Retraining
 from herder.controllers import lookups
-from herder.controllers.conditions import Cond
 from herder.controllers.context import ObjKey, OperatorContext
 from herder.controllers.modelversion import versions_of
+from herder.policy.conditions import Cond
 from herder.policy.retraining import Book, Breach, DataDrift, Decision, blocked_by, decide, finished, idle_message
 from herder.policy.timestamps import rfc3339
 from herder.resources.common import Owner, labels

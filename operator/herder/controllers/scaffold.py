@@ -24,8 +24,8 @@ from pydantic import BaseModel
 
 from herder.api.parsing import InvalidSpecError, parse_spec
 from herder.controllers import lookups
-from herder.controllers.conditions import Cond, merge_conditions, transitions
 from herder.controllers.context import ObjKey, OperatorContext
+from herder.policy.conditions import Cond, merge_conditions, transitions
 from herder.policy.timestamps import rfc3339
 
 log = logging.getLogger("herder.operator")

@@ -15,8 +15,8 @@ from kubernetes.client.rest import ApiException
 
 from herder.api.deployment import ModelDeploymentSpec
 from herder.controllers import children
-from herder.controllers.conditions import Cond
 from herder.controllers.context import OperatorContext
+from herder.policy.conditions import Cond
 from herder.resources.common import Owner
 from herder.resources.traffic import (
     CANARY,

@@ -23,9 +23,9 @@ from herder.api.model import ModelSpec
 from herder.api.parsing import InvalidSpecError, parse_spec
 from herder.api.training import TrainingJobSpec
 from herder.controllers import children, lookups
-from herder.controllers.conditions import Cond
 from herder.controllers.context import ObjKey, OperatorContext
 from herder.controllers.scaffold import Outcome, missing_reference, parse_spec_as, waiting
+from herder.policy.conditions import Cond
 from herder.policy.timestamps import rfc3339
 from herder.resources.common import Owner
 from herder.resources.jobs import PERMANENT_EXIT_CODE, JobParams, build_job

@@ -19,9 +19,9 @@ Everything here except :func:`pod_targets` and :func:`take` (which read the API 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
-from herder.api.common import MetricCheck, duration_seconds
+from herder.api.common import MetricCheck, MetricValue, duration_seconds
 from herder.monitoring import prometheus
 from herder.monitoring.builtin import ScrapeMemory, Target, scrape
 from herder.policy.analysis import CheckResult, Measurement, Scrape, interval_delta, measure
@@ -35,6 +35,10 @@ DUE_FRACTION = 0.95
 """A window counts as elapsed at this fraction of its length (requeues are not exact)."""
 
 ScrapeKey = tuple[str, str, str]
+StoredMetric = MetricValue | Mapping[str, Any]
+"""A measurement on status: typed (a ModelDeployment's, read through its status model) or as the API server stores
+it (a Model's retraining triggers)."""
+S = TypeVar("S", bound=StoredMetric)
 
 
 class PodLister(Protocol):
@@ -101,14 +105,24 @@ def measure_checks(checks: Sequence[MetricCheck], previous: Scrape, current: Scr
     return out
 
 
-def of_version(stored: Iterable[dict[str, Any]] | None, version: int | None) -> list[dict[str, Any]]:
+def _version(m: StoredMetric) -> Any:
+    return m.version if isinstance(m, MetricValue) else m.get("version")
+
+
+def of_version(stored: Iterable[S] | None, version: int | None) -> list[S]:
     """The measurements on status that belong to ``version`` (status keeps one list across versions)."""
-    return [m for m in stored or () if m.get("version") == version]
+    return [m for m in stored or () if _version(m) == version]
 
 
-def failures_of(stored: Iterable[dict[str, Any]] | None, version: int | None) -> dict[str, int]:
+def failures_of(stored: Iterable[StoredMetric] | None, version: int | None) -> dict[str, int]:
     """Consecutive failures per check of ``version``, as the latest measurements on status record them."""
-    return {str(m["name"]): int(m.get("consecutiveFailures") or 0) for m in of_version(stored, version)}
+    out = {}
+    for m in of_version(stored, version):
+        if isinstance(m, MetricValue):
+            out[m.name] = m.consecutive_failures or 0
+        else:
+            out[str(m["name"])] = int(m.get("consecutiveFailures") or 0)
+    return out
 
 
 def unreachable_note(s: Scrape) -> str:
@@ -116,6 +130,6 @@ def unreachable_note(s: Scrape) -> str:
     return "; unreachable pods: " + ", ".join(s.unreachable) if s.unreachable else ""
 
 
-def wire(results: Iterable[CheckResult], at: str, version: int) -> list[dict[str, Any]]:
+def metric_values(results: Iterable[CheckResult], at: str, version: int) -> list[MetricValue]:
     """Check results as ``MetricValue`` entries on status."""
-    return [r.wire(at, version) for r in results]
+    return [r.metric_value(at, version) for r in results]

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Literal
 
-from herder.api.common import MetricCheck, from_decimal
+from herder.api.common import MetricCheck, MetricValue, from_decimal
 
 Verdict = Literal["Pass", "Fail", "Inconclusive"]
 Decision = Literal["Pass", "Wait", "Abort"]
@@ -173,16 +173,20 @@ class CheckResult:
     consecutive_failures: int
     message: str
 
-    def wire(self, at: str, version: int) -> dict[str, object]:
-        """As a ``MetricValue`` on status."""
-        out: dict[str, object] = {"name": self.name, "verdict": self.verdict, "samples": self.samples,
-                                  "consecutiveFailures": self.consecutive_failures, "measuredAt": at,
-                                  "version": version}
+    def metric_value(self, at: str, version: int) -> MetricValue:
+        """As a ``MetricValue`` on status (no value without data, no message when there is nothing to say)."""
+        fields: dict[str, object] = {"name": self.name, "verdict": self.verdict, "samples": self.samples,
+                                     "consecutiveFailures": self.consecutive_failures, "measuredAt": at,
+                                     "version": version}
         if self.value is not None:
-            out["value"] = from_decimal(self.value)
+            fields["value"] = from_decimal(self.value)
         if self.message:
-            out["message"] = self.message
-        return out
+            fields["message"] = self.message
+        return MetricValue.model_validate(fields)
+
+    def wire(self, at: str, version: int) -> dict[str, object]:
+        """:meth:`metric_value` as the API server stores it."""
+        return self.metric_value(at, version).wire()
 
     def describe(self) -> str:
         value = "no data" if self.value is None else from_decimal(self.value)

@@ -14,14 +14,17 @@ phase (the target goes straight to the stable track), which the controller appli
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from herder.api.annotations import PROMOTE, RETRY, ROLLBACK
-from herder.controllers.conditions import Cond
+from herder.api.common import MetricValue
+from herder.api.deployment import HANDLED_VALUE_MAX, HandledRequests
 from herder.policy.analysis import IntervalResult
 from herder.policy.bluegreen import BlueGreenSettings, decide_bluegreen
+from herder.policy.conditions import Cond
 from herder.policy.monitoring import Watch
 from herder.policy.rollout import Analysis, Plan, RolloutState, Step, decide
 from herder.resources.serving import split_replicas
@@ -39,15 +42,30 @@ class Requests:
     rollback: str | None = None
 
 
-def pending_requests(meta: Mapping[str, Any], status: Mapping[str, Any]) -> Requests:
+def recorded(value: str) -> str:
+    """How a request annotation's value is recorded on status.handledRequests: as it is, or -- longer than the
+    field may be (an annotation value can be far longer) -- as its sha256, so it is still recognised next time."""
+    if len(value) <= HANDLED_VALUE_MAX:
+        return value
+    return "sha256:" + hashlib.sha256(value.encode()).hexdigest()
+
+
+def handled_dict(handled: HandledRequests | None) -> dict[str, str]:
+    """The requests recorded on ``handled``, by name (promote, retry, rollback)."""
+    if handled is None:
+        return {}
+    return {name: value for name in ("promote", "retry", "rollback") if (value := getattr(handled, name))}
+
+
+def pending_requests(meta: Mapping[str, Any], handled: HandledRequests | None) -> Requests:
     """The request annotations whose value differs from the one recorded in status.handledRequests: a new value is
     a new request (herder.api.annotations), so each acts once, also across operator restarts."""
     annotations = meta.get("annotations") or {}
-    handled = status.get("handledRequests") or {}
+    done = handled_dict(handled)
 
     def new(name: str, key: str) -> str | None:
         value = annotations.get(key)
-        return value if value and value != handled.get(name) else None
+        return value if value and recorded(value) != done.get(name) else None
 
     return Requests(new("promote", PROMOTE), new("retry", RETRY), new("rollback", ROLLBACK))
 
@@ -73,7 +91,7 @@ class Interpreted:
     """Abort the rollout in progress (the herder.dev/rollback value)."""
     rollback: StableRollback | None = None
     """Roll the stable version back to the last known-good one."""
-    handled: dict[str, str] = field(default_factory=dict)
+    handled: HandledRequests = field(default_factory=HandledRequests)
     """status.handledRequests once these requests are acted on."""
     events: tuple[Event, ...] = ()
 
@@ -91,7 +109,7 @@ def _retry_hint(rolled_back: int | None, target: int) -> str:
             f"spec.model.version: {rolled_back}")
 
 
-def interpret(req: Requests, *, target: int, state: RolloutState, handled: Mapping[str, str],
+def interpret(req: Requests, *, target: int, state: RolloutState, handled: HandledRequests | None,
               aborted_generation: int | None, generation: int | None, last_known_good: int | None,
               versions: Collection[int], last_rolled_back: int | None = None) -> Interpreted:
     """The pending requests against the rollout state (see the module doc). Aborted stays aborted until the spec
@@ -99,10 +117,10 @@ def interpret(req: Requests, *, target: int, state: RolloutState, handled: Mappi
     status.lastRollback took out: a retry that finds nothing aborted says how to try that one again."""
     in_progress = rollout_in_progress(state, target)
     stable = state.stable_version
-    done = dict(handled)
+    done = handled_dict(handled)
     events: list[Event] = []
     if req.retry is not None:
-        done["retry"] = req.retry
+        done["retry"] = recorded(req.retry)
         events.append(("Normal", "RetryRequested", f"herder.dev/retry={req.retry!r}: rolling out version "
                                                    f"{target} again") if state.aborted_version == target else
                       ("Normal", "RequestIgnored", f"herder.dev/retry={req.retry!r}: version {target} was not "
@@ -112,13 +130,13 @@ def interpret(req: Requests, *, target: int, state: RolloutState, handled: Mappi
     if req.promote is not None and (not req.promote.isdigit() or (int(req.promote) == target and in_progress)):
         # a version number waits for that version's rollout; any other value is a request now or never
         promote = in_progress
-        done["promote"] = req.promote
+        done["promote"] = recorded(req.promote)
         if not in_progress:
             events.append(("Normal", "RequestIgnored", f"herder.dev/promote={req.promote!r}: no rollout in progress"))
     abort: str | None = None
     rollback: StableRollback | None = None
     if req.rollback is not None:
-        done["rollback"] = req.rollback
+        done["rollback"] = recorded(req.rollback)
         if in_progress:
             abort = req.rollback
         elif target == stable and last_known_good is not None and last_known_good != stable \
@@ -131,17 +149,19 @@ def interpret(req: Requests, *, target: int, state: RolloutState, handled: Mappi
                            f"herder.dev/rollback={req.rollback!r}: nothing to roll back to (stable version "
                            f"{stable}, last known-good version {last_known_good})"))
     retry = state.aborted_version == target and (req.retry is not None or aborted_generation != generation)
-    return Interpreted(retry, promote, abort, rollback, done, tuple(events))
+    return Interpreted(retry, promote, abort, rollback, HandledRequests(**done), tuple(events))
 
 
-def handled_requests(interpreted: Interpreted, before: Mapping[str, str], plan: Plan | None,
-                     state: RolloutState) -> dict[str, str] | None:
-    """status.handledRequests after this reconcile: a promote that did not act yet (e.g. the preview pods are not
-    ready) stays pending, so it acts when it can; everything else is handled as interpreted."""
+def handled_requests(interpreted: Interpreted, before: HandledRequests | None, plan: Plan | None,
+                     state: RolloutState) -> HandledRequests | None:
+    """status.handledRequests after this reconcile (None: nothing handled, no field): a promote that did not act yet
+    (e.g. the preview pods are not ready) stays pending, so it acts when it can; everything else is handled as
+    interpreted."""
+    done = handled_dict(interpreted.handled)
     if plan is not None and interpreted.promote and plan.state.current_step == state.current_step \
             and plan.phase != "Aborted":
-        return dict(before) | {k: v for k, v in interpreted.handled.items() if k != "promote"} or None
-    return interpreted.handled or None
+        done = handled_dict(before) | {k: v for k, v in done.items() if k != "promote"}
+    return HandledRequests(**done) if done else None
 
 
 @dataclass(frozen=True)
@@ -174,7 +194,7 @@ class Monitored:
     requeue: float | None = None
     """Seconds until the next monitoring interval is due."""
     condition: Cond | None = None
-    metrics: list[dict[str, Any]] | None = None
+    metrics: list[MetricValue] | None = None
     """New status.monitoringMetrics; None: unchanged."""
     watch: Watch | None = None
     rollback: StableRollback | None = None

@@ -12,17 +12,22 @@ Each status field has one rule here. Two of them matter most:
 Conditions: Ready (replicas serving), Progressing (the rollout, with the strategy as reason; Paused when waiting
 for a person, which Argo CD shows as Suspended) and Degraded (analysis or monitoring); an alert from monitoring
 stays until monitoring passes again.
+
+Status is typed on both sides: the status before (read by the controller through
+:func:`herder.api.parsing.salvage`) and the new one are :class:`~herder.api.deployment.ModelDeploymentStatus`,
+serialised once, by the controller, with ``wire()``. The new one is a patch: only the fields set are written, a
+field set to None is removed (the scaffold merges it into the status it keeps, conditions and observedGeneration
+included). Every time in it comes from :func:`herder.policy.timestamps.rfc3339`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from herder.api.common import duration_seconds
-from herder.api.deployment import ModelDeploymentSpec, Rollback, TrackStatus
-from herder.controllers.conditions import Cond
+from herder.api.common import MetricValue, duration_seconds
+from herder.api.deployment import ModelDeploymentSpec, ModelDeploymentStatus, Rollback, TrackStatus
+from herder.policy.conditions import Cond
 from herder.policy.deployment import Interpreted, Monitored, StableRollback, handled_requests
 from herder.policy.rollout import Plan, RolloutState, Step
 from herder.policy.timestamps import rfc3339
@@ -44,15 +49,25 @@ class Observed:
     stable_unchanged: bool = True
     """The stable Deployment needed no write in this reconcile."""
     canary_ready: int = 0
-    children: dict[str, Any] = field(default_factory=dict)
-    """Status fields about the children (stable, canary), as the apply step found them."""
+    children: ModelDeploymentStatus = field(default_factory=ModelDeploymentStatus)
+    """Status fields about the children (stable, canary), as the apply step found them (a patch: see the module
+    doc)."""
 
 
 @dataclass(frozen=True)
 class StatusUpdate:
     conditions: list[Cond]
-    fields: dict[str, Any]
+    status: ModelDeploymentStatus
+    """The status fields to write (a patch: see the module doc)."""
     requeue_after: float | None
+
+
+def overlay(*parts: ModelDeploymentStatus) -> ModelDeploymentStatus:
+    """One patch of the fields set in any of ``parts``, a later part's value over an earlier one's."""
+    values: dict[str, Any] = {}
+    for part in parts:
+        values |= {name: getattr(part, name) for name in part.model_fields_set}
+    return ModelDeploymentStatus(**values)
 
 
 @dataclass(frozen=True)
@@ -60,7 +75,7 @@ class Context:
     """The ModelDeployment as this reconcile saw it."""
 
     spec: ModelDeploymentSpec
-    status: Mapping[str, Any]
+    status: ModelDeploymentStatus
     """Status before this reconcile."""
     generation: int | None
     url: str
@@ -73,7 +88,7 @@ class Context:
     interpreted: Interpreted = field(default_factory=Interpreted)
     monitored: Monitored | None = None
     stable_rollback: StableRollback | None = None
-    analysis_metrics: list[dict[str, Any]] | None = None
+    analysis_metrics: list[MetricValue] | None = None
     steps: list[Step] | None = None
     """The canary steps (None: no Canary strategy)."""
     bluegreen: bool = False
@@ -84,32 +99,33 @@ def deployment_status(c: Context, plan: Plan, seen: Observed) -> StatusUpdate:
     """The status after ``plan`` was applied (see the module doc)."""
     if plan.phase == "Initial":
         return initial_status(c, plan, seen)
-    fields = {**rollout_fields(c, plan), **seen.children, **measured_fields(c, plan)}
-    return StatusUpdate([c.ok, ready(plan, seen), *rollout_conditions(c, plan, seen)], fields, requeue(c, plan, seen))
+    status = overlay(rollout_fields(c, plan), seen.children, measured_fields(c, plan))
+    return StatusUpdate([c.ok, ready(plan, seen), *rollout_conditions(c, plan, seen)], status, requeue(c, plan, seen))
 
 
 def initial_status(c: Context, plan: Plan, seen: Observed) -> StatusUpdate:
     """The first deployment: the target on the stable track, Stable once every replica is ready."""
     v, want, n = plan.stable_serves, seen.stable_replicas, seen.stable_ready
-    fields: dict[str, Any] = {"url": c.url, "resolvedVersion": c.target, **seen.children}
+    status = overlay(ModelDeploymentStatus(url=c.url, resolved_version=c.target), seen.children)
     rolled = seen.stable_rolled_to == v
     if rolled:
-        fields.update(stableVersion=v, lastKnownGoodVersion=last_known_good(c, plan, rolled=True))
+        status = overlay(status, ModelDeploymentStatus(stable_version=v, last_known_good_version=last_known_good(
+            c, plan, rolled=True)))
         conds = [c.ok, Cond("Progressing", "False", "Stable", f"serving version {v}"),
                  Cond("Ready", "True", "Serving", f"{n}/{want} replicas serve version {v}")]
     else:
-        serving = bool(c.status.get("stableVersion")) and n > 0
+        serving = bool(c.status.stable_version) and n > 0
         conds = [c.ok, Cond("Progressing", "True", "RollingOut", f"{n}/{want} replicas ready for version {v}"),
                  Cond("Ready", "True" if serving else "False", "Serving" if serving else "Progressing",
                       f"rolling out version {v}: {n}/{want} ready")]
     if c.steps is not None:
         conds.append(HEALTHY)
-    return StatusUpdate(conds, fields, None if rolled else ROLLING_REQUEUE)
+    return StatusUpdate(conds, status, None if rolled else ROLLING_REQUEUE)
 
 
 def last_known_good(c: Context, plan: Plan, *, rolled: bool = False) -> int | None:
     """lastKnownGoodVersion after this reconcile (the one rule; see the module doc)."""
-    lkg: int | None = c.status.get("lastKnownGoodVersion")
+    lkg = c.status.last_known_good_version
     if plan.phase == "Initial":
         return plan.stable_serves if rolled else lkg
     if c.stable_rollback is not None:
@@ -123,59 +139,62 @@ def last_known_good(c: Context, plan: Plan, *, rolled: bool = False) -> int | No
     return lkg
 
 
-def rollout_fields(c: Context, plan: Plan) -> dict[str, Any]:
+def degraded_generation(status: ModelDeploymentStatus) -> int | None:
+    """observedGeneration of the Degraded condition on ``status`` (how abortedGeneration was known before it was
+    a field of its own)."""
+    return next((x.observed_generation for x in status.conditions or [] if x.type == "Degraded"), None)
+
+
+def rollout_fields(c: Context, plan: Plan) -> ModelDeploymentStatus:
     """The rollout state, the abort record and the requests handled."""
     s = plan.state
     newly_aborted = plan.rollback is not None or c.stable_rollback is not None
-    degraded_generation = next((x.get("observedGeneration") for x in c.status.get("conditions") or []
-                                if x.get("type") == "Degraded"), None)
-    fields: dict[str, Any] = {
-        "url": c.url, "resolvedVersion": c.target,
-        "stableVersion": s.stable_version, "canaryVersion": s.canary_version, "canaryWeight": s.canary_weight,
-        "currentStep": s.current_step,
-        "stepStartedAt": None if s.step_started_at is None else rfc3339(s.step_started_at),
-        "abortedVersion": s.aborted_version,
-        "abortedGeneration": None if s.aborted_version is None else c.generation if newly_aborted else
-        c.status.get("abortedGeneration", degraded_generation),
-        "handledRequests": handled_requests(c.interpreted, c.status.get("handledRequests") or {}, plan, c.state),
-        "lastKnownGoodVersion": last_known_good(c, plan),
-    }
+    before = c.status.aborted_generation
+    status = ModelDeploymentStatus(
+        url=c.url, resolved_version=c.target,
+        stable_version=s.stable_version, canary_version=s.canary_version, canary_weight=s.canary_weight,
+        current_step=s.current_step,
+        step_started_at=None if s.step_started_at is None else rfc3339(s.step_started_at),
+        aborted_version=s.aborted_version,
+        aborted_generation=None if s.aborted_version is None else c.generation if newly_aborted else
+        before if before is not None else degraded_generation(c.status),
+        handled_requests=handled_requests(c.interpreted, c.status.handled_requests, plan, c.state),
+    )
+    if (lkg := last_known_good(c, plan)) is not None:  # never recorded: nothing to write
+        status.last_known_good_version = lkg
     if c.stable_rollback is not None:
         rb = c.stable_rollback
         assert c.stable_before is not None
-        fields["lastRollback"] = rollback_record(c.stable_before, rb.to, rb.reason, rb.message)
+        status.last_rollback = rollback_record(c.stable_before, rb.to, rb.reason, rb.message)
     elif plan.rollback is not None:
         r = plan.rollback
-        fields["lastRollback"] = rollback_record(r.from_version, r.to_version, r.reason, r.message)
-    if fields["lastKnownGoodVersion"] is None:
-        del fields["lastKnownGoodVersion"]  # never recorded: nothing to write
-    return fields
+        status.last_rollback = rollback_record(r.from_version, r.to_version, r.reason, r.message)
+    return status
 
 
-def rollback_record(from_version: int, to: int | None, reason: str, message: str) -> dict[str, Any]:
-    """status.lastRollback, through the API's typed model (``to`` is written even when None: a rollout aborted
-    before any version was stable)."""
-    return Rollback(from_=from_version, to=to, reason=reason, message=message[:MAX_MESSAGE], at=rfc3339()).wire()
+def rollback_record(from_version: int, to: int | None, reason: str, message: str) -> Rollback:
+    """status.lastRollback (``to`` is written even when None: a rollout aborted before any version was stable)."""
+    return Rollback(from_=from_version, to=to, reason=reason, message=message[:MAX_MESSAGE], at=rfc3339())
 
 
-def track(version: int, replicas: int, ready: int) -> dict[str, Any]:
-    """status.stable / status.canary, through the API's typed model."""
-    return TrackStatus(version=version, replicas=replicas, ready_replicas=ready).wire()
+def track(version: int, replicas: int, ready: int) -> TrackStatus:
+    """status.stable / status.canary."""
+    return TrackStatus(version=version, replicas=replicas, ready_replicas=ready)
 
 
-def measured_fields(c: Context, plan: Plan) -> dict[str, Any]:
+def measured_fields(c: Context, plan: Plan) -> ModelDeploymentStatus:
     """Analysis and monitoring measurements, and the monitoring probation count."""
-    fields: dict[str, Any] = {}
+    status = ModelDeploymentStatus()
     if c.analysis_metrics is not None:
-        fields["analysisMetrics"] = c.analysis_metrics
+        status.analysis_metrics = c.analysis_metrics
     m = c.monitored
     if m is not None and m.metrics is not None:
-        fields["monitoringMetrics"] = m.metrics
+        status.monitoring_metrics = m.metrics
     if m is not None and m.watch is not None:
-        fields["monitoringPassedIntervals"] = m.watch.passed_intervals
+        status.monitoring_passed_intervals = m.watch.passed_intervals
     if c.stable_rollback is not None or (plan.phase == "Promoted" and c.spec.monitoring is not None):
-        fields["monitoringPassedIntervals"] = None  # a new probation
-    return fields
+        status.monitoring_passed_intervals = None  # a new probation
+    return status
 
 
 def ready(plan: Plan, seen: Observed) -> Cond:
@@ -213,10 +232,10 @@ def rollout_conditions(c: Context, plan: Plan, seen: Observed) -> list[Cond]:
     return out
 
 
-def alerted(status: Mapping[str, Any]) -> bool:
+def alerted(status: ModelDeploymentStatus) -> bool:
     """Degraded=True with reason MonitoringBreach on status."""
-    return any(x.get("type") == "Degraded" and x.get("status") == "True" and x.get("reason") == "MonitoringBreach"
-               for x in status.get("conditions") or [])
+    return any(x.type == "Degraded" and x.status == "True" and x.reason == "MonitoringBreach"
+               for x in status.conditions or [])
 
 
 def requeue(c: Context, plan: Plan, seen: Observed) -> float | None:

@@ -78,3 +78,29 @@ def test_kind_info_lookup_by_any_name() -> None:
         assert kind_info(name).kind == "ModelDeployment"
     with pytest.raises(KeyError, match="known: Dataset"):
         kind_info("nope")
+
+
+def test_salvage_reads_a_status_that_partly_does_not_parse() -> None:
+    """A status field that does not validate costs that field (of a list only the bad entries); unknown fields are
+    ignored; what is left out is named, with what to write instead."""
+    from herder.api.deployment import ModelDeploymentStatus
+    from herder.api.parsing import salvage
+
+    good = {"stableVersion": 2, "handledRequests": {"retry": "r"},
+            "analysisMetrics": [{"name": "e", "verdict": "Pass", "version": 2}]}
+    read = salvage(ModelDeploymentStatus, good)
+    assert read.value.wire() == good and read.problems == [] and read.repairs == {}
+    assert salvage(ModelDeploymentStatus, None).value == ModelDeploymentStatus()
+    assert salvage(ModelDeploymentStatus, {**good, "phase": "Old"}).repairs == {}  # pruned by the API server anyway
+
+    bad = {**good, "canaryVersion": "two", "lastRollback": {"from": 3, "reason": "AnalysisFailed"},
+           "analysisMetrics": [*good["analysisMetrics"], {"name": "l", "verdict": "Maybe"}],
+           "monitoringMetrics": [{"name": "x"}]}
+    read = salvage(ModelDeploymentStatus, bad)
+    assert read.value.wire() == good
+    assert read.repairs == {"canaryVersion": None, "lastRollback": None, "analysisMetrics": good["analysisMetrics"],
+                            "monitoringMetrics": None}
+    paths = [p for p, _, _ in read.problems]
+    assert paths == ["status.canaryVersion", "status.lastRollback.at", "status.analysisMetrics[1].verdict",
+                     "status.monitoringMetrics[0].verdict"]
+    assert read.problems[0][2] == "two" and read.problems[2][2] == "Maybe"

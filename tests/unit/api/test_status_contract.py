@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from herder.api import KINDS, parse_model
 from herder.api.common import Condition
-from herder.controllers.conditions import Cond, merge_conditions
+from herder.policy.conditions import Cond, merge_conditions
 
 
 def test_scaffold_conditions_fit_the_condition_model() -> None:

@@ -176,6 +176,49 @@ def test_a_first_deploy_with_a_canary_strategy_is_healthy_and_through_the_alias(
     assert world.cond("Degraded") == ("False", "Healthy")
 
 
+# ------------------------------------------------------------------------------------------ unreadable status
+def damage(world: World, **fields: Any) -> None:
+    """Replace status fields the way an older operator or a hand edit could have left them."""
+    world.body()["status"].update(fields)
+
+
+def test_an_unreadable_status_field_costs_that_field_not_the_reconcile(world: World) -> None:
+    """Status is read into the typed model; a field that does not parse is treated as absent (here the operator
+    learns the stable version again from the live Deployment), removed in the same write with a Warning Event
+    naming it, and the object is quiet again afterwards."""
+    serving(world)
+    world.reconcile()
+    damage(world, stableVersion="one", lastRollback={"from": 2, "reason": "AnalysisFailed"},
+           analysisMetrics=[{"name": "e", "verdict": "Pass", "version": 1}, {"name": "l", "verdict": "Maybe"}])
+    world.reconcile()
+    st = world.status
+    assert world.cond("Ready") == ("True", "Serving")  # no ReconcileError
+    assert st["stableVersion"] == 1 and "lastRollback" not in st
+    assert st["analysisMetrics"] == [{"name": "e", "verdict": "Pass", "version": 1}]
+    event = next(e for e in world.cluster.events if e["reason"] == "StatusUnreadable")
+    assert event["type"] == "Warning"
+    assert "status.stableVersion" in event["message"] and "status.lastRollback.at" in event["message"]
+    assert "status.analysisMetrics[1].verdict" in event["message"]
+    world.reconcile()  # the Stable phase again (Degraded=False joins)
+    writes = len(world.cluster.writes)
+    world.reconcile()
+    assert len(world.cluster.writes) == writes and world.cluster.event_reasons().count("StatusUnreadable") == 1
+
+
+def test_unreadable_handled_requests_are_handled_again_once(world: World) -> None:
+    """handledRequests that do not parse are forgotten as a whole: a request still on the object acts (or is
+    ignored, with its Event) once more, and is recorded again."""
+    serving(world)
+    world.annotate(retry="x")
+    world.reconcile()
+    damage(world, handledRequests={"retry": ["x"]})
+    world.reconcile()
+    assert world.status["handledRequests"] == {"retry": "x"}
+    assert world.cluster.event_reasons().count("RequestIgnored") == 2
+    world.reconcile()
+    assert world.cluster.event_reasons().count("RequestIgnored") == 2
+
+
 # ------------------------------------------------------------------------------------------ waiting
 def test_a_missing_model_is_a_missing_reference_retried_soon(world: World) -> None:
     world.deploy({"model": {"name": "iris", "version": 1}})
@@ -405,3 +448,15 @@ def test_blue_green_previews_switches_and_promotes(world: World) -> None:
     st = world.status
     assert st["stableVersion"] == 2 and "canaryVersion" not in st
     assert world.deployments() == {"iris-stable": "2"}
+
+
+def test_an_unreadable_condition_is_left_to_the_scaffold(world: World) -> None:
+    """A condition that does not parse is not read, but the conditions are the scaffold's to merge (it keeps the
+    types this reconcile does not set, as they are): no repair, no Event, and a quiet object stays quiet."""
+    serving(world)
+    world.reconcile()
+    odd = {"type": "Custom", "status": "Maybe", "reason": "Hand-Edited", "lastTransitionTime": "yesterday"}
+    damage(world, conditions=sorted([*world.status["conditions"], odd], key=lambda c: str(c["type"])))
+    writes = len(world.cluster.writes)
+    world.reconcile()
+    assert len(world.cluster.writes) == writes and "StatusUnreadable" not in world.cluster.event_reasons()

@@ -4,6 +4,7 @@ Initial phase."""
 
 from __future__ import annotations
 
+from herder.api.deployment import HandledRequests
 from herder.policy.analysis import IntervalResult
 from herder.policy.bluegreen import BlueGreenSettings
 from herder.policy.deployment import (
@@ -28,17 +29,17 @@ ABORTED = RolloutState(stable_version=1, aborted_version=2)
 
 def ask(req: Requests, state: RolloutState, *, target: int = 2, lkg: int | None = 1, aborted_generation: int = 3,
         generation: int = 3) -> Interpreted:
-    return interpret(req, target=target, state=state, handled={"retry": "old"}, aborted_generation=aborted_generation,
-                     generation=generation, last_known_good=lkg, versions={1, 2})
+    return interpret(req, target=target, state=state, handled=HandledRequests(retry="old"),
+                     aborted_generation=aborted_generation, generation=generation, last_known_good=lkg, versions={1, 2})
 
 
 def test_retry_acts_on_an_aborted_target_only() -> None:
     i = ask(Requests(retry="r2"), ABORTED)
-    assert i.retry and i.handled == {"retry": "r2"} and i.events[0][1] == "RetryRequested"
+    assert i.retry and i.handled == HandledRequests(retry="r2") and i.events[0][1] == "RetryRequested"
     i = ask(Requests(retry="r2"), STABLE)
-    assert not i.retry and i.handled == {"retry": "r2"} and i.events[0][1] == "RequestIgnored"
+    assert not i.retry and i.handled.wire() == {"retry": "r2"} and i.events[0][1] == "RequestIgnored"
     # after a rollback of a production-following deployment production moved back too: say how to retry
-    i = interpret(Requests(retry="r3"), target=1, state=STABLE, handled={}, aborted_generation=None, generation=3,
+    i = interpret(Requests(retry="r3"), target=1, state=STABLE, handled=None, aborted_generation=None, generation=3,
                   last_known_good=1, versions={1, 2}, last_rolled_back=2)
     assert not i.retry and "to try version 2 again, pin spec.model.version: 2" in i.events[0][2]
     # a spec generation after the abort retries without any request
@@ -49,9 +50,9 @@ def test_retry_acts_on_an_aborted_target_only() -> None:
 def test_promote_waits_for_the_named_versions_rollout() -> None:
     assert ask(Requests(promote="2"), ROLLING).promote
     waiting = ask(Requests(promote="3"), ROLLING)
-    assert not waiting.promote and "promote" not in waiting.handled and not waiting.events
+    assert not waiting.promote and waiting.handled.promote is None and not waiting.events
     now_or_never = ask(Requests(promote="yes"), STABLE, target=1)
-    assert not now_or_never.promote and now_or_never.handled["promote"] == "yes"
+    assert not now_or_never.promote and now_or_never.handled.promote == "yes"
     assert now_or_never.events[0][1] == "RequestIgnored"
 
 
@@ -61,16 +62,17 @@ def test_rollback_aborts_a_rollout_or_returns_to_the_last_known_good_version() -
     assert back.rollback is not None and (back.rollback.to, back.rollback.reason) == (1, "ManualRollback")
     nothing = ask(Requests(rollback="x"), STABLE, target=1, lkg=1)
     assert nothing.rollback is None and nothing.events[0][:2] == ("Warning", "RequestIgnored")
-    assert nothing.handled["rollback"] == "x"
+    assert nothing.handled.rollback == "x"
 
 
 def test_a_promote_that_did_not_act_yet_stays_pending() -> None:
-    i = Interpreted(promote=True, handled={"promote": "2", "retry": "r"})
+    i = Interpreted(promote=True, handled=HandledRequests(promote="2", retry="r"))
     held = Plan("Progressing", ROLLING, 1, 1, 2, 1, "waiting")
-    assert handled_requests(i, {"promote": "1"}, held, ROLLING) == {"promote": "1", "retry": "r"}
+    before = HandledRequests(promote="1")
+    assert handled_requests(i, before, held, ROLLING) == HandledRequests(promote="1", retry="r")
     moved = Plan("Promoting", RolloutState(stable_version=1, canary_version=2, current_step=1), 2, 2, 2, 1, "p")
-    assert handled_requests(i, {"promote": "1"}, moved, ROLLING) == {"promote": "2", "retry": "r"}
-    assert handled_requests(Interpreted(), {}, None, STABLE) is None
+    assert handled_requests(i, before, moved, ROLLING) == HandledRequests(promote="2", retry="r")
+    assert handled_requests(Interpreted(), None, None, STABLE) is None
 
 
 def result(decision: str) -> IntervalResult:

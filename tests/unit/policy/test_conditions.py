@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from herder.controllers.conditions import Cond, merge_conditions, transitions
 from herder.controllers.scaffold import Outcome, _same, desired_status, event_type, transition_events
+from herder.policy.conditions import Cond, merge_conditions, transitions
 
 
 def test_transition_time_moves_only_when_status_flips() -> None:
