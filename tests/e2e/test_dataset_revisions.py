@@ -9,11 +9,15 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
+from tests.e2e.conftest import S3
 from tests.e2e.helpers import (
     IRIS,
     LOOP,
@@ -149,15 +153,52 @@ def test_spec_change_and_refresh_make_revisions_and_a_retrain_uses_the_new_one(w
     assert [j["metadata"]["name"] for j in jobs].count(attempt) == 1
 
 
+@dataclass
+class Source:
+    """Where the loop's Dataset reads from, and how its content changes."""
+
+    dataset: dict[str, Any]
+    original: bytes
+    change: Callable[[bytes], None]
+    """Replace the content (and, for a source without spec.refresh, ask for a refresh)."""
+
+
 def test_new_data_retrains_and_the_new_version_goes_through_gate_and_canary_to_production(
         workspace: Workspace) -> None:
-    """The fresh-data loop: the source changes -> a refresh makes revision 2 -> the Model's newData trigger
-    retrains on it -> the gate -> the ModelDeployment that follows production rolls it out by canary with live
-    analysis -> production. The lineage names revision 2; the first version's snapshot is still readable."""
-    ws = workspace
+    """The fresh-data loop on the store's claim: the file is replaced and herder.dev/refresh asks to read it."""
+    csv = workspace.store / "datasets" / "iris.csv"
+
+    def change(content: bytes) -> None:
+        csv.write_bytes(content)
+        refresh(workspace, "iris", "new-data")
+
+    new_data_loop(workspace, Source(IRIS[0], csv.read_bytes(), change))
+
+
+def test_new_data_on_s3_refreshes_by_itself_and_goes_through_gate_and_canary_to_production(
+        workspace: Workspace, operator_with_s3: S3) -> None:
+    """The fresh-data loop against the S3-compatible server on loopback: the object is replaced and the Dataset's
+    spec.refresh notices by itself (no annotation)."""
+    import boto3
+
+    s3 = boto3.client("s3", endpoint_url=operator_with_s3.endpoint)
+    s3.create_bucket(Bucket="events")
+    original = (workspace.store / "datasets" / "iris.csv").read_bytes()
+    s3.put_object(Bucket="events", Key="iris/iris.csv", Body=original)
+    dataset = json.loads(json.dumps(IRIS[0]))
+    dataset["spec"]["source"]["uri"] = "s3://events/iris/iris.csv"
+    dataset["spec"]["refresh"] = {"interval": "2s"}
+    new_data_loop(workspace, Source(dataset, original,
+                                    lambda content: s3.put_object(Bucket="events", Key="iris/iris.csv", Body=content)))
+
+
+def new_data_loop(ws: Workspace, source: Source) -> None:
+    """The source changes -> a refresh makes revision 2, with its drift against revision 1 on status -> the Model's
+    newData trigger (newDataMinDrift 0.1) retrains on it -> the gate -> the ModelDeployment that follows production
+    rolls it out by canary with live analysis -> production. The lineage names revision 2; the first version's
+    snapshot is still readable; the run posts no Warning and says nothing twice."""
     name = "fresh"
-    csv = ws.store / "datasets" / "iris.csv"
-    original = csv.read_bytes()
+    original = source.original
     loop = model(name, triggers={"manual": True, "newData": True, "newDataMinDrift": "0.1"}, cooldown="1s",
                  maxPerDay=5)
     first = {"apiVersion": "herder.dev/v1alpha1", "kind": "TrainingJob", "metadata": {"name": f"{name}-v1"},
@@ -168,7 +209,7 @@ def test_new_data_retrains_and_the_new_version_goes_through_gate_and_canary_to_p
                            "analysis": {"interval": "3s", "metrics": [
                                {"name": "error-rate", "metric": "ErrorRate", "threshold": {"max": "0.05"},
                                 "minSamples": 5, "failureLimit": 1}]}}}
-    ws.kubectl("apply", "-f", "-", input=yaml.safe_dump_all([*IRIS[:2], loop, first, deployment]))
+    ws.kubectl("apply", "-f", "-", input=yaml.safe_dump_all([source.dataset, IRIS[1], loop, first, deployment]))
     wait_until(lambda: production(ws, name) == 1 and get(ws, "modeldeployment", name).get("status", {})
                .get("stableVersion") == 1, 300, what="version 1 in production and served")
     v1 = get(ws, "modelversion", f"{name}-v1")["spec"]["lineage"]["dataset"]
@@ -182,9 +223,9 @@ def test_new_data_retrains_and_the_new_version_goes_through_gate_and_canary_to_p
     try:
         # the source changes: every measurement shifted by 0.5 (the same 150 rows, so the same holdout accuracy)
         rows = original.decode().splitlines()
-        csv.write_text("\n".join([rows[0], *(",".join([str(float(v) + 0.5) for v in r.split(",")[:4]]
-                                                      + r.split(",")[4:]) for r in rows[1:] if r)]) + "\n")
-        refresh(ws, "iris", "new-data")
+        shifted = ("\n".join([rows[0], *(",".join([str(float(v) + 0.5) for v in r.split(",")[:4]] + r.split(",")[4:])
+                                         for r in rows[1:] if r)]) + "\n").encode()
+        source.change(shifted)
         h = wait_history(ws, name, "RetrainTriggered", timeout=180)
         triggered = next(e for e in h if e["action"] == "RetrainTriggered")
         assert triggered["reason"] == "NewData" and triggered["trainingJob"] == f"{name}-retrain-1"
@@ -212,7 +253,7 @@ def test_new_data_retrains_and_the_new_version_goes_through_gate_and_canary_to_p
     assert analysed["verdict"] == "Pass" and analysed["version"] == 2
     assert [e["action"] for e in history(ws, name)][-3:] == ["RetrainTriggered", "Trained", "Promoted"]
     v2 = get(ws, "modelversion", f"{name}-v2")["spec"]["lineage"]["dataset"]
-    assert v2["revision"] == 2 and v2["digest"] == "sha256:" + hashlib.sha256(csv.read_bytes()).hexdigest()
+    assert v2["revision"] == 2 and v2["digest"] == "sha256:" + hashlib.sha256(shifted).hexdigest()
     assert local(ws, v1["snapshot"]).read_bytes() == original  # the first version's data, byte for byte
     # one new revision, one retrain: no second retrain for the same revision
     time.sleep(5)
