@@ -3,6 +3,7 @@ and pins what it saw (digest, row count, per-column profile with fixed bins -- t
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field, StringConstraints, model_validator
@@ -10,6 +11,7 @@ from pydantic import ConfigDict, Field, StringConstraints, model_validator
 from herder.api.common import (
     ColumnName,
     Conditions,
+    CronSchedule,
     DecimalString,
     Digest,
     Fraction,
@@ -19,7 +21,10 @@ from herder.api.common import (
     Uri,
     WireModel,
     check_min_max,
+    duration_seconds,
+    exactly_one_of,
     min_max_rule,
+    one_of_message,
     rule,
     rules,
 )
@@ -158,12 +163,44 @@ class ProfileOptions(WireModel):
     """Number of fixed bins per numeric column (quantile edges of the training data)."""
 
 
-class RefreshPolicy(WireModel):
-    """How often the operator looks for new content at the source."""
+REFRESH_HINT = 'e.g. {interval: 5m} or {schedule: "0 * * * *"}'
 
-    interval: PositiveDuration
+
+class RefreshPolicy(WireModel):
+    """How often the operator looks for new content at the source: every interval, or at each occurrence of a
+    cron schedule (exactly one)."""
+
+    model_config = ConfigDict(json_schema_extra=rules(exactly_one_of("interval", "schedule", hint=REFRESH_HINT)))
+
+    interval: PositiveDuration | None = None
     """How often to ask the source for its metadata (size, modification time, ETag). Only a change starts a
     validation Job; an unchanged source costs no Job and no status write."""
+    schedule: CronSchedule | None = None
+    """Ask at each occurrence of this cron schedule (five fields, UTC, or a macro such as @hourly), e.g.
+    "15 * * * *" for a source that is rewritten every hour at :10. Same check as interval."""
+
+    @model_validator(mode="after")
+    def _one(self) -> RefreshPolicy:
+        if (self.interval is None) == (self.schedule is None):
+            given = [n for n, v in (("interval", self.interval), ("schedule", self.schedule)) if v is not None]
+            raise ValueError(one_of_message(("interval", "schedule"), given, REFRESH_HINT))
+        if self.schedule is not None:
+            from herder.policy.schedule import CronError, parse_cron
+
+            try:
+                parse_cron(self.schedule)
+            except CronError as e:
+                raise ValueError(f"invalid cron schedule {self.schedule!r}: {e}") from None
+        return self
+
+    def seconds_until_next(self, now: dt.datetime) -> float:
+        """How long until the source is asked again (the interval, or until the schedule's next occurrence)."""
+        if self.interval is not None:
+            return duration_seconds(self.interval)
+        from herder.policy.schedule import next_after
+
+        assert self.schedule is not None
+        return max(1.0, (next_after(self.schedule, now) - now).total_seconds())
 
 
 class DatasetSpec(WireModel):

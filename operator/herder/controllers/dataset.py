@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import time
 from typing import Any
 
 from herder.api.annotations import REFRESH
-from herder.api.common import duration_seconds
 from herder.api.dataset import ColumnProfile, DatasetSpec
 from herder.controllers import children, lookups
 from herder.controllers.context import OperatorContext
@@ -76,7 +76,7 @@ class DatasetController:
         refresh = (meta.get("annotations") or {}).get(REFRESH)
         source = self._source_fingerprint(spec, status, ns, name)
         job_name = attempt_job_name(name, gen, "|".join(t for t in (refresh, source) if t) or None)
-        again = duration_seconds(spec.refresh.interval) if spec.refresh else None
+        again = spec.refresh.seconds_until_next(dt.datetime.now(dt.UTC)) if spec.refresh else None
         if _decided(status, body, job_name):
             return Outcome([], requeue_after=again)  # decided; a new spec, refresh value or source makes a new Job
         if status.get("validationJob") != job_name and (problem := lookups.storage_missing(ctx, ns)) is not None:
@@ -107,7 +107,7 @@ class DatasetController:
         with self._lock:
             due = self._next_check.get((ns, name), 0.0) <= now
             if due:
-                self._next_check[(ns, name)] = now + duration_seconds(spec.refresh.interval)
+                self._next_check[(ns, name)] = now + spec.refresh.seconds_until_next(dt.datetime.now(dt.UTC))
         return fingerprint(spec.source.uri) if due else (str(stored) if stored else None)
 
     def _ensure_job(self, spec: DatasetSpec, body: dict[str, Any], ctx: OperatorContext,
