@@ -44,17 +44,48 @@ class CsvOptions(WireModel):
     """Text encoding; UTF-8 when omitted."""
 
 
+WINDOW_HINT = "e.g. {newest: 7} or {newerThan: 24h}"
+PARTITIONED_CEL = "(self.uri.startsWith('s3://') || self.uri.startsWith('file://')) && " \
+                  "(self.uri.endsWith('/') || self.uri.matches('[*?\\\\[]'))"
+
+
+class PartitionWindow(WireModel):
+    """Which partitions of a glob or prefix source a revision reads (exactly one)."""
+
+    model_config = ConfigDict(json_schema_extra=rules(exactly_one_of("newest", "newerThan", hint=WINDOW_HINT)))
+
+    newest: Annotated[int, Field(ge=1, le=100_000)] | None = None
+    """The newest N partitions (directories such as dt=2026-12-01, by name; a file directly under the root is
+    its own partition)."""
+    newer_than: PositiveDuration | None = None
+    """The parts modified within this duration, e.g. 24h."""
+
+    @model_validator(mode="after")
+    def _one(self) -> PartitionWindow:
+        if (self.newest is None) == (self.newer_than is None):
+            given = [n for n, v in (("newest", self.newest), ("newerThan", self.newer_than)) if v is not None]
+            raise ValueError(one_of_message(("newest", "newerThan"), given, WINDOW_HINT))
+        return self
+
+
 class DatasetSource(WireModel):
     """Where the data is and how to read it."""
 
     model_config = ConfigDict(json_schema_extra=rules(
         rule("!has(self.csv) || self.format == 'csv'", "csv options are only allowed with format csv",
              value="'format ' + self.format", hint="remove csv, or set format: csv", field_path=".csv"),
+        rule(f"!has(self.window) || ({PARTITIONED_CEL})",
+             "a window needs a source of many parts: an s3:// or file:// glob or a prefix ending in /",
+             value="self.uri", hint="e.g. uri: s3://events/clicks/dt=*/part-*.parquet", field_path=".window"),
     ))
 
     uri: Uri
     """Location read through fsspec: file:// (inside pods the artifact store is mounted at /var/lib/herder/store),
-    s3://, http:// or https://."""
+    s3://, http:// or https://. An s3:// or file:// URI with a glob (s3://events/clicks/dt=*/part-*.parquet) or
+    ending in / (every file of the format below it) reads many parts as one table: in path order, the digest and
+    the snapshot cover their combined content (see window)."""
+    window: PartitionWindow | None = None
+    """For a glob or prefix: which partitions to read (default: every part)."""
     format: DatasetFormat
     """File format: csv or parquet."""
     csv: CsvOptions | None = None
@@ -67,6 +98,11 @@ class DatasetSource(WireModel):
         if self.csv is not None and self.format != "csv":
             raise ValueError(f"csv options are only allowed with format csv (got format {self.format}); remove csv, "
                              "or set format: csv")
+        from herder.policy.partitions import is_partitioned
+
+        if self.window is not None and not is_partitioned(self.uri):
+            raise ValueError(f"a window needs a source of many parts: an s3:// or file:// glob or a prefix ending in "
+                             f"/ (got {self.uri}); e.g. uri: s3://events/clicks/dt=*/part-*.parquet")
         return self
 
 

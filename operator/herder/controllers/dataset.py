@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 from herder.api.annotations import REFRESH
+from herder.api.common import duration_seconds
 from herder.api.dataset import ColumnProfile, DatasetSpec
 from herder.controllers import children, lookups
 from herder.controllers.context import OperatorContext
@@ -24,6 +25,7 @@ from herder.policy.dataset_revisions import (
     record,
     references,
 )
+from herder.policy.partitions import Window
 from herder.policy.timestamps import rfc3339
 from herder.resources.common import Owner
 from herder.resources.jobs import JobParams, build_job
@@ -108,7 +110,11 @@ class DatasetController:
             due = self._next_check.get((ns, name), 0.0) <= now
             if due:
                 self._next_check[(ns, name)] = now + spec.refresh.seconds_until_next(dt.datetime.now(dt.UTC))
-        return fingerprint(spec.source.uri) if due else (str(stored) if stored else None)
+        if not due:
+            return str(stored) if stored else None
+        w = spec.source.window
+        window = Window() if w is None else Window(w.newest, duration_seconds(w.newer_than) if w.newer_than else None)
+        return fingerprint(spec.source.uri, spec.source.format, window)
 
     def _ensure_job(self, spec: DatasetSpec, body: dict[str, Any], ctx: OperatorContext,
                     job_name: str) -> tuple[dict[str, Any], str]:

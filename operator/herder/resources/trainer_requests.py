@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from herder.api.common import duration_seconds
 from herder.api.dataset import DatasetSpec
 from herder.api.featureset import FeatureSetSpec, Transform
 from herder.api.training import ESTIMATORS, TrainingTemplate
@@ -27,6 +28,9 @@ def _source(spec: DatasetSpec) -> dict[str, Any]:
     out: dict[str, Any] = {"uri": spec.source.uri, "format": spec.source.format}
     if spec.source.csv is not None:
         out["options"] = {"delimiter": spec.source.csv.delimiter, "header": spec.source.csv.header}
+    if (w := spec.source.window) is not None:
+        out["window"] = {"newest": w.newest} if w.newest is not None else \
+            {"newerThanSeconds": duration_seconds(w.newer_than or "")}
     return out
 
 
@@ -125,7 +129,8 @@ def train_request(
     module, _ = ESTIMATORS[template.estimator.class_]
     req: dict[str, Any] = {
         "modelName": model_name, "version": version, "task": task.lower(),
-        "dataset": {**_source(dataset), **({"uri": snapshot} if snapshot else {}), "expectedDigest": digest},
+        "dataset": {**_source(dataset), **({"uri": snapshot, "window": None} if snapshot else {}),
+                    "expectedDigest": digest},
         "schema": _schema(dataset), "validation": _rules(dataset),
         "estimator": {"className": f"{module}.{template.estimator.class_}",
                       "params": dict(template.estimator.params or {})},

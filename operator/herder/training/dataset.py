@@ -16,8 +16,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from herder.policy.partitions import Window, is_partitioned
 from herder.storage.errors import ArtifactTooLargeError, FetchError, StorageError, UnsupportedURIError
 from herder.storage.fetch import read_small
+from herder.storage.source_metadata import list_parts
 from herder.training.errors import DataError, DigestMismatchError
 from herder.training.requests import ColumnSpec, DatasetSchema, DataSource
 from herder.training.results import Problem
@@ -162,9 +164,56 @@ def coerce_column(series: pd.Series, spec: ColumnSpec) -> tuple[pd.Series, Probl
     return _text(series), None
 
 
+def _window(source: DataSource) -> Window:
+    w = source.window
+    return Window(w.newest, w.newer_than_seconds) if w is not None else Window()
+
+
+def _combined_csv(chunks: list[bytes], header: bool) -> bytes:
+    """Parts of one CSV table as one file: the first part whole, the others without their header line."""
+    out = bytearray()
+    for i, chunk in enumerate(chunks):
+        rows = (chunk.split(b"\n", 1)[1] if b"\n" in chunk else b"") if header and i > 0 else chunk
+        if out and not out.endswith(b"\n"):
+            out += b"\n"
+        out += rows
+    return bytes(out)
+
+
+def read_parts(source: DataSource) -> bytes:
+    """The parts of a glob or prefix source that the window keeps, in path order, as the bytes of one file of the
+    source's format (what the digest covers and the snapshot holds; see herder.policy.partitions). An empty
+    window, a missing bucket or a denied listing is a DataError naming the URI."""
+    import time
+
+    try:
+        fs, _, parts = list_parts(source.uri, source.format, _window(source), time.time(), storage_options())
+    except (FileNotFoundError, PermissionError) as exc:
+        raise DataError(f"cannot list {source.uri}: {type(exc).__name__}: {exc}") from exc
+    if not parts:
+        raise DataError(f"no parts in the window ({_window(source).describe()}) of {source.uri}")
+    total = sum(p.size or 0 for p in parts)
+    if total > MAX_DATASET_BYTES:
+        raise DataError(f"cannot read dataset: the {len(parts)} parts of {source.uri} hold {total} bytes, over the "
+                        f"limit of {MAX_DATASET_BYTES}")
+    chunks = [fs.cat_file(p.path) for p in parts]
+    if source.format == "csv":
+        return _combined_csv(chunks, source.options.header)
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        table = pa.concat_tables([pq.read_table(io.BytesIO(c)) for c in chunks], promote_options="default")
+    except Exception as exc:
+        raise DataError(f"cannot combine the parts of {source.uri}: {type(exc).__name__}: {exc}") from exc
+    out = io.BytesIO()
+    pq.write_table(table, out)
+    return out.getvalue()
+
+
 def load_dataset(source: DataSource, schema: DatasetSchema, expected_digest: str | None) -> LoadedData:
     """Read, hash, check the pin, parse and coerce. Missing columns are reported, not raised."""
-    data = read_bytes(source.uri)
+    data = read_parts(source) if is_partitioned(source.uri) else read_bytes(source.uri)
     digest = hashlib.sha256(data).hexdigest()
     check_digest(source.uri, digest, expected_digest)
     frame = _read_frame(data, source, schema)

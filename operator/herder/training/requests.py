@@ -56,12 +56,21 @@ class SourceOptions(_Model):
     header: bool = True
 
 
+class PartWindow(_Model):
+    """Which partitions of a glob or prefix source to read (herder.policy.partitions.Window)."""
+
+    newest: int | None = Field(default=None, ge=1)
+    newer_than_seconds: float | None = Field(default=None, gt=0)
+
+
 class DataSource(_Model):
     """Where the bytes are and how to parse them."""
 
     uri: str = Field(min_length=1, max_length=4096)
     format: Literal["csv", "parquet"] = "csv"
     options: SourceOptions = Field(default_factory=SourceOptions)
+    window: PartWindow | None = None
+    """For a glob or prefix URI (many parts)."""
 
 
 class ColumnSpec(_Model):
