@@ -67,3 +67,52 @@ def test_a_refreshing_s3_dataset_costs_nothing_while_quiet_and_revises_itself_on
                       and r[0], 120, what="revision 3 (the object is gone)")
     assert gone["result"] == "Failed" and "s3://events/iris/iris.csv" in str(gone["message"]), gone
     assert get(ws, "dataset", "iris-s3")["status"]["currentRevision"] == 2
+
+
+def test_a_partitioned_s3_source_takes_new_partitions_in_its_window_and_an_empty_window_loses_nothing(
+        workspace: Workspace, operator_with_s3: S3) -> None:
+    """parquet parts under dt=YYYY-MM-DD/ prefixes, a window of the newest two partitions and spec.refresh: a new
+    partition is noticed by itself (the listing changed) and becomes revision 2 with the window moved on; a
+    source whose parts all disappear is a failed revision naming the URI, and revision 2 stays current."""
+    import io
+
+    import pandas as pd
+
+    ws = workspace
+    s3 = boto3.client("s3", endpoint_url=operator_with_s3.endpoint)
+    s3.create_bucket(Bucket="clicks")
+    frame = pd.read_csv(ROOT / "examples" / "data" / "iris.csv").sample(frac=1.0, random_state=0)
+
+    def put(day: int, rows: pd.DataFrame) -> None:
+        out = io.BytesIO()
+        rows.to_parquet(out, index=False)
+        s3.put_object(Bucket="clicks", Key=f"iris/dt=2026-12-0{day}/part-0.parquet", Body=out.getvalue())
+
+    for day in (1, 2, 3):
+        put(day, frame.iloc[(day - 1) * 40:day * 40])
+    dataset = json.loads(json.dumps(IRIS[0]))
+    dataset["metadata"]["name"] = "iris-parts"
+    dataset["spec"]["source"] = {"uri": "s3://clicks/iris/", "format": "parquet", "window": {"newest": 2}}
+    dataset["spec"]["validation"]["minRows"] = 50
+    dataset["spec"]["refresh"] = {"interval": "2s"}
+    ws.kubectl("apply", "-f", "-", input=yaml.safe_dump(dataset))
+    ds = wait_until(lambda: (b := get(ws, "dataset", "iris-parts")).get("status", {}).get("currentRevision") == 1
+                    and b, 180, what="revision 1 from two partitions")
+    assert ds["status"]["rows"] == 80 and ds["status"]["sourceFingerprint"].startswith("parts=2;")
+    first = ws.store / ds["status"]["snapshot"].removeprefix("file:///var/lib/herder/store/")
+    assert len(pd.read_parquet(first)) == 80  # one file of the combined parts
+
+    put(4, frame.iloc[120:150])  # a new day: the window moves to days 3 and 4
+    ds = wait_until(lambda: (b := get(ws, "dataset", "iris-parts")).get("status", {}).get("currentRevision") == 2
+                    and b, 120, what="revision 2 after a new partition")
+    assert ds["status"]["rows"] == 70
+
+    for day in (1, 2, 3, 4):
+        s3.delete_object(Bucket="clicks", Key=f"iris/dt=2026-12-0{day}/part-0.parquet")
+    empty = wait_until(lambda: (r := get(ws, "dataset", "iris-parts")["status"]["revisions"]) and r[0]["number"] == 3
+                       and r[0], 120, what="revision 3 (no parts left)")
+    assert empty["result"] == "Failed" and "no parts in the window (newest 2 partition(s)) of s3://clicks/iris/" \
+        in str(empty["message"]), empty
+    ds = get(ws, "dataset", "iris-parts")
+    assert ds["status"]["currentRevision"] == 2 and cond(ds, "Ready")["status"] == "True"
+    assert first.exists()  # nothing lost: revision 1's snapshot is still in the store
