@@ -107,10 +107,20 @@ def test_a_partitioned_s3_source_takes_new_partitions_in_its_window_and_an_empty
                     and b, 120, what="revision 2 after a new partition")
     assert ds["status"]["rows"] == 70
 
+    # a size cap the content breaks: a failed revision naming the URI and both sizes; revision 2 stays current
+    ws.kubectl("patch", "dataset", "iris-parts", "--type=merge", "-p", '{"spec":{"source":{"maxBytes":1000}}}')
+    big = wait_until(lambda: (r := get(ws, "dataset", "iris-parts")["status"]["revisions"]) and r[0]["number"] == 3
+                     and r[0], 120, what="revision 3 (over the cap)")
+    assert big["result"] == "Failed" and "the 2 parts of s3://clicks/iris/ hold" in str(big["message"]) \
+        and "over the cap of 1000 bytes" in str(big["message"]), big
+    assert get(ws, "dataset", "iris-parts")["status"]["currentRevision"] == 2
+    ws.kubectl("patch", "dataset", "iris-parts", "--type=json", "-p",
+               '[{"op": "remove", "path": "/spec/source/maxBytes"}]')
+
     for day in (1, 2, 3, 4):
         s3.delete_object(Bucket="clicks", Key=f"iris/dt=2026-12-0{day}/part-0.parquet")
-    empty = wait_until(lambda: (r := get(ws, "dataset", "iris-parts")["status"]["revisions"]) and r[0]["number"] == 3
-                       and r[0], 120, what="revision 3 (no parts left)")
+    empty = wait_until(lambda: (r := get(ws, "dataset", "iris-parts")["status"]["revisions"])
+                       and "no parts" in str(r[0].get("message")) and r[0], 120, what="a revision with no parts left")
     assert empty["result"] == "Failed" and "no parts in the window (newest 2 partition(s)) of s3://clicks/iris/" \
         in str(empty["message"]), empty
     ds = get(ws, "dataset", "iris-parts")

@@ -86,6 +86,10 @@ class DatasetSource(WireModel):
     the snapshot cover their combined content (see window)."""
     window: PartitionWindow | None = None
     """For a glob or prefix: which partitions to read (default: every part)."""
+    max_bytes: Annotated[int, Field(ge=1)] | None = None
+    """Refuse content larger than this many bytes (all parts together): a failed revision naming the URI and the
+    size, instead of a validation pod that runs out of memory. Default (and upper bound): the validation pod's
+    HERDER_MAX_DATASET_BYTES, 8 GiB."""
     format: DatasetFormat
     """File format: csv or parquet."""
     csv: CsvOptions | None = None

@@ -28,6 +28,8 @@ def _source(spec: DatasetSpec) -> dict[str, Any]:
     out: dict[str, Any] = {"uri": spec.source.uri, "format": spec.source.format}
     if spec.source.csv is not None:
         out["options"] = {"delimiter": spec.source.csv.delimiter, "header": spec.source.csv.header}
+    if spec.source.max_bytes is not None:
+        out["maxBytes"] = spec.source.max_bytes
     if (w := spec.source.window) is not None:
         out["window"] = {"newest": w.newest} if w.newest is not None else \
             {"newerThanSeconds": duration_seconds(w.newer_than or "")}

@@ -53,10 +53,15 @@ def storage_options() -> dict[str, Any]:
     return {"endpoint_url": endpoint} if endpoint else {}
 
 
-def read_bytes(uri: str) -> bytes:
+def cap(source: DataSource) -> int:
+    """The most bytes a source may hold: its maxBytes, never above the pod's HERDER_MAX_DATASET_BYTES."""
+    return min(source.max_bytes or MAX_DATASET_BYTES, MAX_DATASET_BYTES)
+
+
+def read_bytes(uri: str, max_bytes: int = MAX_DATASET_BYTES) -> bytes:
     """All bytes at *uri*; a missing object or a bad URI is permanent, a network failure is not."""
     try:
-        return read_small(uri, max_bytes=MAX_DATASET_BYTES, storage_options=storage_options())
+        return read_small(uri, max_bytes=max_bytes, storage_options=storage_options())
     except (UnsupportedURIError, ArtifactTooLargeError) as exc:
         raise DataError(f"cannot read dataset: {exc}") from exc
     except FetchError as exc:
@@ -193,9 +198,9 @@ def read_parts(source: DataSource) -> bytes:
     if not parts:
         raise DataError(f"no parts in the window ({_window(source).describe()}) of {source.uri}")
     total = sum(p.size or 0 for p in parts)
-    if total > MAX_DATASET_BYTES:
+    if total > cap(source):
         raise DataError(f"cannot read dataset: the {len(parts)} parts of {source.uri} hold {total} bytes, over the "
-                        f"limit of {MAX_DATASET_BYTES}")
+                        f"cap of {cap(source)} bytes")
     chunks = [fs.cat_file(p.path) for p in parts]
     if source.format == "csv":
         return _combined_csv(chunks, source.options.header)
@@ -213,7 +218,7 @@ def read_parts(source: DataSource) -> bytes:
 
 def load_dataset(source: DataSource, schema: DatasetSchema, expected_digest: str | None) -> LoadedData:
     """Read, hash, check the pin, parse and coerce. Missing columns are reported, not raised."""
-    data = read_parts(source) if is_partitioned(source.uri) else read_bytes(source.uri)
+    data = read_parts(source) if is_partitioned(source.uri) else read_bytes(source.uri, cap(source))
     digest = hashlib.sha256(data).hexdigest()
     check_digest(source.uri, digest, expected_digest)
     frame = _read_frame(data, source, schema)

@@ -71,6 +71,8 @@ class DataSource(_Model):
     options: SourceOptions = Field(default_factory=SourceOptions)
     window: PartWindow | None = None
     """For a glob or prefix URI (many parts)."""
+    max_bytes: int | None = Field(default=None, ge=1)
+    """Cap on the bytes read (all parts together); the pod's HERDER_MAX_DATASET_BYTES when lower or unset."""
 
 
 class ColumnSpec(_Model):

@@ -110,3 +110,11 @@ def test_a_glob_on_s3_with_a_window(s3: str, tmp_path: Path) -> None:  # noqa: F
     assert list(loaded.frame["species"]) == list(frame["species"].iloc[50:])
     with pytest.raises(DataError, match=r"no parts in the window .* of s3://events/elsewhere/"):
         load_dataset(source("s3://events/elsewhere/"), SCHEMA, None)
+
+
+def test_content_over_max_bytes_is_refused_naming_the_uri_and_the_cap(tmp_path: Path) -> None:
+    _parts(tmp_path, "csv")
+    with pytest.raises(DataError, match=r"the 3 parts of file://.* hold \d+ bytes, over the cap of 100 bytes"):
+        load_dataset(DataSource.model_validate({"uri": f"file://{tmp_path}/", "maxBytes": 100}), SCHEMA, None)
+    with pytest.raises(DataError, match=r"iris.csv is larger than the cap of 100 bytes"):
+        load_dataset(DataSource.model_validate({"uri": f"file://{IRIS}", "maxBytes": 100}), SCHEMA, None)
