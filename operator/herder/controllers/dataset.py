@@ -179,7 +179,7 @@ class DatasetController:
     def _snapshot_uri(ctx: OperatorContext, digest: str, fmt: str) -> str:
         """The snapshot as every pod sees it (the store's mount path), rebuilt from the digest: the validator reports
         the path as *it* saw it, which may be a node-local translation."""
-        return "file://" + lookups.storage(ctx).path("snapshots", "sha256", f"{digest.removeprefix('sha256:')}.{fmt}")
+        return lookups.storage(ctx).uri("snapshots", "sha256", f"{digest.removeprefix('sha256:')}.{fmt}")
 
     def _failed(self, body: dict[str, Any], ctx: OperatorContext, job_name: str, attempt: dict[str, Any], *,
                 failed: dict[str, Any], events: list[tuple[str, str, str]]) -> Outcome:

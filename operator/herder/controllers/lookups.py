@@ -60,14 +60,18 @@ def dataset_revisions_in_use(ctx: OperatorContext, dataset: dict[str, Any]) -> s
 
 def storage(ctx: OperatorContext) -> Storage:
     uri = ctx.config.storage_uri
-    if not uri.startswith("pvc://"):
-        raise ValueError(f"storage URI {uri!r}: only pvc://<claim> is supported by the operator so far")
-    return Storage(uri.removeprefix("pvc://"))
+    if uri.startswith("pvc://"):
+        return Storage(claim=uri.removeprefix("pvc://"), secret=ctx.config.storage_secret)
+    if uri.startswith("s3://") and len(uri) > len("s3://"):
+        return Storage(s3=uri, secret=ctx.config.storage_secret)
+    raise ValueError(f"storage URI {uri!r}: expected pvc://<claim> or s3://<bucket>[/<prefix>]")
 
 
 def storage_missing(ctx: OperatorContext, namespace: str) -> Cond | None:
     """A condition when the store's claim does not exist in ``namespace`` (pods would hang in Pending)."""
     claim = storage(ctx).claim
+    if claim is None:
+        return None  # S3: nothing per namespace to look for (a wrong bucket or key is the pod's clear error)
     try:
         ctx.clients.core.read_namespaced_persistent_volume_claim(claim, namespace)
     except ApiException as e:

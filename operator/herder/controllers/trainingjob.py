@@ -43,7 +43,7 @@ def job_name(name: str) -> str:
 
 def output_dir(ctx: OperatorContext, uid: str) -> str:
     """Where a run's artifact and metadata go, as a URI every pod resolves the same way (one dir per run)."""
-    return "file://" + lookups.storage(ctx).path("artifacts", uid)
+    return lookups.storage(ctx).uri("artifacts", uid)
 
 
 def search_trials(spec: TrainingJobSpec) -> int:

@@ -72,20 +72,30 @@ def container_security_context() -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Storage:
-    """The artifact/dataset store as the pods see it: a PersistentVolumeClaim mounted at STORE_MOUNT."""
+    """The artifact/dataset store as the pods see it: a PersistentVolumeClaim mounted at STORE_MOUNT, or an S3
+    location (``s3://bucket/prefix``: no volume; pods reach it with the credentials Secret's keys)."""
 
-    claim: str
+    claim: str | None = None
+    s3: str | None = None
+    secret: str | None = None
+    """The S3 credentials Secret (pods get its keys by secretKeyRef), with either kind of store."""
 
-    def volume(self) -> dict[str, Any]:
-        return {"name": "store", "persistentVolumeClaim": {"claimName": self.claim}}
+    def volumes(self) -> list[dict[str, Any]]:
+        return [{"name": "store", "persistentVolumeClaim": {"claimName": self.claim}}] if self.claim else []
 
-    def mount(self, read_only: bool = False) -> dict[str, Any]:
-        return {"name": "store", "mountPath": STORE_MOUNT, "readOnly": read_only}
+    def mounts(self, read_only: bool = False) -> list[dict[str, Any]]:
+        return [{"name": "store", "mountPath": STORE_MOUNT, "readOnly": read_only}] if self.claim else []
 
-    @staticmethod
-    def path(*parts: str) -> str:
-        """A path inside the store as pods see it, e.g. ``path('artifacts', uid, 'model.skops')``."""
-        return "/".join([STORE_MOUNT, *[p.strip("/") for p in parts]])
+    def path(self, *parts: str) -> str:
+        """A location inside the store as pods see it, e.g. ``path('artifacts', uid)``: a path under the mount,
+        or an s3:// URI (the trainer, validator and server take either)."""
+        base = self.s3.rstrip("/") if self.s3 else STORE_MOUNT
+        return "/".join([base, *[p.strip("/") for p in parts]])
+
+    def uri(self, *parts: str) -> str:
+        """The same location as a URI (what status and ModelVersions record)."""
+        at = self.path(*parts)
+        return at if self.s3 else "file://" + at
 
 
 S3_KEYS = (("AWS_ACCESS_KEY_ID", False), ("AWS_SECRET_ACCESS_KEY", False), ("AWS_SESSION_TOKEN", True),

@@ -59,7 +59,7 @@ def build_job(owner: Owner, p: JobParams) -> dict[str, Any]:
         "env": [{"name": "HERDER_REQUEST_JSON", "value": json.dumps(p.request, sort_keys=True,
                                                                    separators=(",", ":"))},
                 *s3_credentials_env(p.s3_secret)],
-        "volumeMounts": [p.storage.mount(), tmp_mount],
+        "volumeMounts": [*p.storage.mounts(), tmp_mount],
         "securityContext": container_security_context(),
         "terminationMessagePath": TERMINATION_PATH,
         "terminationMessagePolicy": "FallbackToLogsOnError",
@@ -90,7 +90,7 @@ def build_job(owner: Owner, p: JobParams) -> dict[str, Any]:
                 "enableServiceLinks": False,
                 "securityContext": pod_security_context(),
                 "containers": [container],
-                "volumes": [p.storage.volume(), tmp_vol],
+                "volumes": [*p.storage.volumes(), tmp_vol],
             },
         },
     }

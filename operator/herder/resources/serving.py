@@ -20,6 +20,7 @@ from herder.resources.common import (
     metadata,
     pod_ip_env,
     pod_security_context,
+    s3_credentials_env,
     tmp_volume,
 )
 
@@ -123,7 +124,8 @@ def build_serving_deployment(owner: Owner, track: str, ref: ModelRef, replicas: 
         "command": ["herder"],
         "args": args,
         "env": [pod_ip_env()] + ([{"name": "HERDER_TRUSTED_TYPES", "value": ",".join(p.trusted_types)}]
-                                 if p.trusted_types else []) + [{"name": k, "value": v} for k, v in p.env],
+                                 if p.trusted_types else []) + [{"name": k, "value": v} for k, v in p.env]
+               + s3_credentials_env(p.storage.secret),
         "ports": [{"name": "http", "containerPort": SERVING_PORT, "protocol": "TCP"}],
         "readinessProbe": {"httpGet": {"path": "/v2/health/ready", "port": "http"}, "periodSeconds": 2,
                            "failureThreshold": 2, "timeoutSeconds": 2},
@@ -131,7 +133,7 @@ def build_serving_deployment(owner: Owner, track: str, ref: ModelRef, replicas: 
                           "failureThreshold": 3, "timeoutSeconds": 2, "initialDelaySeconds": 5},
         # a deleted pod keeps answering while endpoint consumers catch up with its removal; SIGTERM comes after
         "lifecycle": {"preStop": {"sleep": {"seconds": p.pre_stop_sleep_seconds}}},
-        "volumeMounts": [p.storage.mount(read_only=True), tmp_mount],
+        "volumeMounts": [*p.storage.mounts(read_only=True), tmp_mount],
         "securityContext": container_security_context(),
         "terminationMessagePolicy": "FallbackToLogsOnError",
     }
@@ -151,7 +153,7 @@ def build_serving_deployment(owner: Owner, track: str, ref: ModelRef, replicas: 
         "securityContext": pod_security_context(),
         "terminationGracePeriodSeconds": p.termination_grace_seconds,
         "containers": [container],
-        "volumes": [p.storage.volume(), tmp_vol],
+        "volumes": [*p.storage.volumes(), tmp_vol],
     }
     if p.node_selector:
         pod_spec["nodeSelector"] = dict(p.node_selector)

@@ -2,7 +2,9 @@
 
 Artifacts are immutable: a path that already holds *the same* bytes is fine (a retried pod that got as far as
 writing before it died), different bytes are refused. Local files are written to a temporary name and renamed,
-so a reader never sees half an artifact; s3 PUTs are atomic by nature.
+so a reader never sees half an artifact; s3 PUTs are atomic by nature. On S3 the check and the PUT are two
+requests, so two writers of one key at the same moment could both pass the check; the keys are named by content
+(snapshots) or by the TrainingJob's uid (artifacts), so such writers write the same bytes.
 """
 
 from __future__ import annotations

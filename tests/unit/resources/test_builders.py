@@ -124,3 +124,23 @@ def test_serving_deployment_extra_env() -> None:
     p = ServingParams(image="img:1", storage=Storage("store"), env=(("HERDER_INJECT_ERROR_RATE", "1.0"),))
     env = build_serving_deployment(OWNER, "canary", REF, 1, p)["spec"]["template"]["spec"]["containers"][0]["env"]
     assert {"name": "HERDER_INJECT_ERROR_RATE", "value": "1.0"} in env
+
+
+def test_an_s3_store_gives_s3_locations_no_volume_and_credentials_by_reference() -> None:
+    store = Storage(s3="s3://ml-artifacts/herder/", secret="herder-s3")
+    assert store.path("artifacts", "uid-1") == "s3://ml-artifacts/herder/artifacts/uid-1"
+    assert store.uri("snapshots", "sha256", "ab.csv") == "s3://ml-artifacts/herder/snapshots/sha256/ab.csv"
+    assert Storage("store").uri("artifacts", "u") == "file:///var/lib/herder/store/artifacts/u"
+    job = build_job(Owner("TrainingJob", "t", "ml", "u"), JobParams(
+        name="t-train", component="training", image="img:1", args=["train"], request={"outputDir": store.path("a")},
+        storage=store, s3_secret=store.secret))
+    serving = build_serving_deployment(OWNER, "stable", REF, 1, ServingParams(image="img:1", storage=store))
+    for pod in (job["spec"]["template"]["spec"], serving["spec"]["template"]["spec"]):
+        assert_restricted(pod)
+        assert [v["name"] for v in pod["volumes"]] == ["tmp"]  # no claim to mount
+        container = pod["containers"][0]
+        assert all(m["name"] != "store" for m in container["volumeMounts"])
+        env = {e["name"]: e for e in container["env"]}
+        assert env["AWS_SECRET_ACCESS_KEY"]["valueFrom"]["secretKeyRef"] == {"name": "herder-s3",
+                                                                             "key": "AWS_SECRET_ACCESS_KEY"}
+        assert all("value" not in e for k, e in env.items() if k.startswith("AWS_"))

@@ -69,3 +69,20 @@ def test_train_from_s3_to_s3_and_serve_from_s3(s3: str, train: Runner, tmp_path:
     )
     labels = served.predict(np.asarray([[5.1, 3.5, 1.4, 0.2]]), want_proba=False).labels
     assert labels.tolist() == ["setosa"]
+
+
+def test_write_once_on_s3_keeps_the_first_bytes(s3: str) -> None:
+    """Artifacts and snapshots are write-once on S3 too: the same bytes again are fine (a retried pod), other
+    bytes are refused and the object is unchanged."""
+    import boto3
+
+    from herder.training.errors import ArtifactConflictError
+    from herder.training.outputs import write_once
+
+    client = boto3.client("s3", endpoint_url=s3)
+    client.create_bucket(Bucket="store")
+    write_once("s3://store/herder/snapshots/sha256/ab.csv", b"first")
+    write_once("s3://store/herder/snapshots/sha256/ab.csv", b"first")
+    with pytest.raises(ArtifactConflictError, match="already exists with sha256 .*refusing to overwrite"):
+        write_once("s3://store/herder/snapshots/sha256/ab.csv", b"second")
+    assert client.get_object(Bucket="store", Key="herder/snapshots/sha256/ab.csv")["Body"].read() == b"first"
