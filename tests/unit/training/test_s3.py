@@ -83,6 +83,6 @@ def test_write_once_on_s3_keeps_the_first_bytes(s3: str) -> None:
     client.create_bucket(Bucket="store")
     write_once("s3://store/herder/snapshots/sha256/ab.csv", b"first")
     write_once("s3://store/herder/snapshots/sha256/ab.csv", b"first")
-    with pytest.raises(ArtifactConflictError, match="already exists with sha256 .*refusing to overwrite"):
+    with pytest.raises(ArtifactConflictError, match=r"already exists with sha256 .*refusing to overwrite"):
         write_once("s3://store/herder/snapshots/sha256/ab.csv", b"second")
     assert client.get_object(Bucket="store", Key="herder/snapshots/sha256/ab.csv")["Body"].read() == b"first"
