@@ -24,7 +24,9 @@ def s3_options() -> dict[str, Any]:
     return {"endpoint_url": endpoint} if endpoint else {}
 
 
-def _mtime(info: dict[str, Any]) -> float | None:
+def modified_time(info: dict[str, Any]) -> float | None:
+    """Modification time (epoch seconds) of an fsspec listing entry: local files have ``mtime``, S3 objects
+    ``LastModified``."""
     value = info.get("mtime", info.get("LastModified"))
     if isinstance(value, int | float):
         return float(value)
@@ -46,7 +48,7 @@ def list_parts(uri: str, fmt: str, window: Window, now: float,
         found = {k: v for k, v in found.items() if k.endswith(f".{fmt}")}
     else:
         found = fs.glob(path, detail=True)
-    parts = [Part(str(k), v.get("size"), _mtime(v), str(v.get("ETag") or v.get("etag") or "") or None)
+    parts = [Part(str(k), v.get("size"), modified_time(v), str(v.get("ETag") or v.get("etag") or "") or None)
              for k, v in found.items() if v.get("type", "file") == "file"]
     root = root_of(path if not uri.endswith("/") else path.rstrip("/") + "/")
     return fs, root, select(parts, root, window, now)

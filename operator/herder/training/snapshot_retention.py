@@ -9,30 +9,18 @@ never fails the validation: retention is housekeeping, the revision is what the 
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import re
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import fsspec
 
+from herder.storage.source_metadata import modified_time
 from herder.training.dataset import storage_options
 
 NAME = re.compile(r"^([0-9a-f]{64})\.[a-z]+$")
-
-
-def _mtime(info: dict[str, Any]) -> float | None:
-    """Modification time (epoch seconds) from an fsspec listing entry: local files have ``mtime``, S3 objects
-    ``LastModified``."""
-    value = info.get("mtime", info.get("LastModified"))
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, dt.datetime):
-        return value.timestamp()
-    return None
 
 
 def sweep(snapshot_dir: str, keep: set[str], min_age_seconds: int, *, own: str | None = None,
@@ -56,7 +44,7 @@ def sweep(snapshot_dir: str, keep: set[str], min_age_seconds: int, *, own: str |
         match = NAME.match(name)
         if match is None or match.group(1) in keep or match.group(1) == own_hex:
             continue
-        modified = _mtime(entry)
+        modified = modified_time(entry)
         if modified is None or moment - modified < min_age_seconds:
             continue
         try:
