@@ -65,6 +65,7 @@ def test_iris_from_dataset_to_prediction(workspace: Workspace) -> None:
                                  headers={"content-type": "application/json"})
     with urllib.request.urlopen(req, timeout=10) as r:
         assert json.loads(r.read())["predictions"] == ["setosa", "virginica"]
+    _onnx_and_skops_serve_the_same(ws, mv, ip)
 
     # an artifact trained elsewhere can be registered as a version: judged by the same gate
     external = {"apiVersion": "herder.dev/v1alpha1", "kind": "ModelVersion", "metadata": {"name": "iris-v10"},
@@ -82,6 +83,45 @@ def test_iris_from_dataset_to_prediction(workspace: Workspace) -> None:
     tj2 = wait_cond(ws, "trainingjob", "iris-again", "Succeeded")
     assert tj2["status"]["producedVersion"] == 11
     assert tj2["status"]["metrics"] == tj["status"]["metrics"]
+
+
+def _infer(ip: str, body: dict[str, Any], path: str = "/v2/models/iris/infer") -> dict[str, Any]:
+    req = urllib.request.Request(f"http://{ip}:8080{path}", method="POST", data=json.dumps(body).encode(),
+                                 headers={"content-type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        out: dict[str, Any] = json.loads(r.read())
+        return out
+
+
+def _onnx_and_skops_serve_the_same(ws: Workspace, mv: dict[str, Any], onnx_ip: str) -> None:
+    """The trained version has a checked ONNX twin; Auto serves it, Skops serves the skops artifact, and both
+    answer the same labels and probabilities."""
+    onnx = mv["spec"]["artifact"]["onnx"]
+    assert onnx["uri"].endswith("/model.onnx") and onnx["check"]["labelMismatches"] == 0
+    assert onnx["check"]["rows"] == 30
+    compiled = cond(get(ws, "modelversion", "iris-v1"), "Compiled")
+    assert (compiled["status"], compiled["reason"]) == ("True", "OnnxVerified")
+    deployment = json.loads(ws.kubectl("get", "deployment", "iris-stable", "-o", "json"))
+    assert "--format=onnx" in deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+
+    skops = {"apiVersion": "herder.dev/v1alpha1", "kind": "ModelDeployment", "metadata": {"name": "iris-skops"},
+             "spec": {"model": {"name": "iris", "version": 1}, "replicas": 1, "runtime": "Skops"}}
+    ws.kubectl("apply", "-f", "-", input=yaml.safe_dump(skops))
+    wait_cond(ws, "modeldeployment", "iris-skops", "Ready")
+    pods = json.loads(ws.kubectl("get", "pods", "-l", "herder.dev/serving=iris-skops", "-o", "json"))["items"]
+    assert "--format=skops" in pods[0]["spec"]["containers"][0]["args"]
+    skops_ip = pods[0]["status"]["podIP"]
+    assert skops_ip.startswith("127.")  # loopback rule
+    rows = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3], [5.9, 3.0, 4.2, 1.5], [6.3, 2.8, 5.1, 1.5]]
+    names = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+    body = {"inputs": [{"name": n, "shape": [len(rows)], "datatype": "FP64", "data": [r[i] for r in rows]}
+                       for i, n in enumerate(names)], "parameters": {"probabilities": True}}
+    a = {o["name"]: o["data"] for o in _infer(onnx_ip, body)["outputs"]}
+    b = {o["name"]: o["data"] for o in _infer(skops_ip, body)["outputs"]}
+    assert a.keys() == b.keys() and len(a) >= 2
+    for name, values in a.items():
+        assert values == pytest.approx(b[name], abs=1e-9) if isinstance(values[0], float) else values == b[name]
+    ws.kubectl("delete", "modeldeployment", "iris-skops")
 
 
 def _training(name: str, **spec: Any) -> dict[str, Any]:

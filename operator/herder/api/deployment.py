@@ -282,6 +282,9 @@ class ModelDeploymentSpec(WireModel):
     """Server micro-batching."""
     payload_log: PayloadLog | None = None
     """Request/prediction logging for retraining."""
+    runtime: Literal["Auto", "Skops"] = "Auto"
+    """Auto serves a version's ONNX twin with onnxruntime when it has one (see the ModelVersion's Compiled
+    condition), else its skops artifact; Skops always serves the skops artifact."""
 
     @model_validator(mode="after")
     def _scaling(self) -> ModelDeploymentSpec:

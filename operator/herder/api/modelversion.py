@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import ConfigDict, Field, StringConstraints
+from pydantic import ConfigDict, Field, StringConstraints, model_validator
 
 from herder.api.common import (
     Conditions,
@@ -28,8 +28,41 @@ from herder.api.training import Estimator
 ArtifactFormat = Literal["skops", "pickle", "joblib"]
 
 
+class OnnxCheck(WireModel):
+    """How the ONNX model compared with scikit-learn on the holdout when it was compiled."""
+
+    rows: Annotated[int, Field(ge=1)]
+    """Holdout rows compared."""
+    label_mismatches: Annotated[int, Field(ge=0)]
+    """Rows whose label differed (must be 0)."""
+    max_abs_diff: DecimalString
+    """Largest |onnx - scikit-learn| of a probability or regression value."""
+    max_rel_diff: DecimalString
+    """The same, relative to max(1, |value|); at most tolerance."""
+    tolerance: DecimalString
+    """Largest relative difference accepted."""
+    estimator_precision: Literal["float64", "float32"]
+    """Precision the estimator runs at (float32 for scikit-learn's trees, as in scikit-learn)."""
+
+
+class OnnxArtifact(WireModel):
+    """The compiled twin of the artifact, served by onnxruntime (no scikit-learn in the server)."""
+
+    uri: Uri
+    """Location of model.onnx."""
+    digest: Digest
+    """sha256 of model.onnx; the server refuses anything else."""
+    check: OnnxCheck | None = None
+    """The trainer's comparison with scikit-learn."""
+
+
 class Artifact(WireModel):
     """The serialized model and what the server needs to load it safely."""
+
+    model_config = ConfigDict(json_schema_extra=rules(
+        rule("!(has(self.onnx) && has(self.onnxFailure))", "an artifact has an ONNX twin or a reason it has none, "
+             "not both", field_path=".onnxFailure"),
+    ))
 
     uri: Uri
     """Location of the artifact file."""
@@ -39,6 +72,16 @@ class Artifact(WireModel):
     """Serialization: skops (safe, default), or pickle/joblib (only loaded when the server allows unsafe formats)."""
     metadata_uri: Uri | None = None
     """Location of metadata.json: feature names and dtypes, classes, and the baseline bins used for drift."""
+    onnx: OnnxArtifact | None = None
+    """The ONNX compilation of this artifact, when it converted and matched scikit-learn on the holdout."""
+    onnx_failure: Message | None = None
+    """Why there is no ONNX twin (a converter missing, a check that failed): the version serves from skops."""
+
+    @model_validator(mode="after")
+    def _one_onnx(self) -> Artifact:
+        if self.onnx is not None and self.onnx_failure is not None:
+            raise ValueError("an artifact has an ONNX twin or a reason it has none, not both")
+        return self
 
 
 class DatasetLineage(WireModel):

@@ -32,6 +32,7 @@ from typing import Any
 
 from herder.api.common import MetricCheck, MetricValue, digest_hex, duration_ms, duration_seconds
 from herder.api.deployment import ModelDeploymentSpec, ModelDeploymentStatus
+from herder.api.modelversion import Artifact
 from herder.api.parsing import Salvaged, format_problems, salvage
 from herder.controllers import children, lookups, traffic
 from herder.controllers.context import ObjKey, OperatorContext
@@ -62,6 +63,7 @@ from herder.policy.deployment_status import (
 )
 from herder.policy.monitoring import required_passes, watch
 from herder.policy.rollout import Analysis, Plan, RolloutState, Step
+from herder.policy.serving_runtime import served_artifact
 from herder.policy.timestamps import parse_rfc3339, rfc3339
 from herder.resources.common import Owner
 from herder.resources.serving import (
@@ -111,11 +113,11 @@ def injected_env(mv: dict[str, Any]) -> tuple[tuple[str, str], ...]:
     return tuple(out)
 
 
-def model_ref(model: str, mv: dict[str, Any]) -> ModelRef:
+def model_ref(model: str, mv: dict[str, Any], runtime: str = "Auto") -> ModelRef:
     art = mv["spec"]["artifact"]
-    return ModelRef(model=model, version=int(mv["spec"]["version"]), artifact_uri=art["uri"],
-                    sha256=digest_hex(art["digest"]), metadata_uri=art.get("metadataUri"),
-                    format=art.get("format", "skops"))
+    served = served_artifact(Artifact.model_validate(art), runtime)
+    return ModelRef(model=model, version=int(mv["spec"]["version"]), artifact_uri=served.uri,
+                    sha256=digest_hex(served.digest), metadata_uri=art.get("metadataUri"), format=served.format)
 
 
 def bluegreen_settings(spec: ModelDeploymentSpec) -> BlueGreenSettings | None:
@@ -485,7 +487,8 @@ class ModelDeploymentController:
         params = self.serving_params(spec, ctx)
 
         def deployment(track: str, version: int, replicas: int) -> dict[str, Any]:
-            return build_serving_deployment(owner, track, model_ref(spec.model.name, r.versions[version]), replicas,
+            ref = model_ref(spec.model.name, r.versions[version], spec.runtime)
+            return build_serving_deployment(owner, track, ref, replicas,
                                             replace(params, env=injected_env(r.versions[version])))
 
         desired = deployment(TRACK, plan.stable_serves, plan.stable_replicas)

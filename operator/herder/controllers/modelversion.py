@@ -13,6 +13,7 @@ from herder.controllers.context import ObjKey, OperatorContext
 from herder.controllers.scaffold import Outcome, missing_reference, parse_spec_as
 from herder.policy.conditions import Cond
 from herder.policy.gate import evaluate_gate
+from herder.policy.serving_runtime import compiled_condition
 from herder.policy.timestamps import rfc3339
 
 
@@ -54,7 +55,7 @@ class ModelVersionController:
                                         (prod_body or {}).get("spec", {}).get("metrics"), prod)
                 gate_result = verdict.wire(rfc3339())
                 fields["gate"] = gate_result
-        conds = [lookups.resolved()]
+        conds = [lookups.resolved(), compiled_condition(spec.artifact)]
         if gate_result is not None and not gate_result.get("passed"):
             conds += [Cond("Rejected", "True", "GateFailed", str(gate_result.get("message", ""))),
                       Cond("Ready", "False", "Rejected", str(gate_result.get("message", "")))]

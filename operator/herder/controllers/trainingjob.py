@@ -82,6 +82,24 @@ def _decimals(values: dict[str, Any]) -> dict[str, str]:
     return out
 
 
+def onnx_fields(summary: dict[str, Any], out_dir: str) -> dict[str, Any]:
+    """The ModelVersion's ``artifact.onnx`` (URI as pods see it, digest, check) or ``onnxFailure`` from the
+    trainer's summary; nothing for a trainer that predates compilation."""
+    onnx = summary.get("onnx")
+    if isinstance(onnx, dict) and onnx.get("sha256") and onnx.get("artifact"):
+        check = onnx.get("check") if isinstance(onnx.get("check"), dict) else None
+        wire_check = None
+        if check is not None:
+            wire_check = {"rows": int(check["rows"]), "labelMismatches": int(check["labelMismatches"]),
+                          **_decimals({k: check[k] for k in ("maxAbsDiff", "maxRelDiff", "tolerance") if k in check}),
+                          "estimatorPrecision": str(check["estimatorPrecision"])}
+        return {"onnx": {"uri": f"{out_dir}/{str(onnx['artifact']).rsplit('/', 1)[-1]}",
+                         "digest": f"sha256:{onnx['sha256']}", **({"check": wire_check} if wire_check else {})}}
+    if summary.get("onnxFailure"):
+        return {"onnxFailure": str(summary["onnxFailure"])}
+    return {}
+
+
 def failed(reason: str, message: str, **fields: Any) -> Outcome:
     return Outcome([Cond("Failed", "True", reason, message), Cond("Succeeded", "False", reason, message),
                     Cond("Running", "False", reason, ""), Cond("Ready", "False", reason, message)],
@@ -437,7 +455,8 @@ class TrainingJobController:
                 "app.kubernetes.io/managed-by": "herder-operator"}},
             "spec": {"modelRef": {"name": spec.model_ref.name}, "version": version,
                      "artifact": {"uri": uri, "digest": f"sha256:{sha}", "format": "skops",
-                                  **({"metadataUri": metadata_uri} if metadata_uri else {})},
+                                  **({"metadataUri": metadata_uri} if metadata_uri else {}),
+                                  **onnx_fields(summary, out_dir)},
                      "lineage": lineage, "metrics": _decimals(summary.get("metrics") or {})},
         }
         if model_body.get("metadata", {}).get("uid"):

@@ -117,14 +117,16 @@ def build_serving_deployment(owner: Owner, track: str, ref: ModelRef, replicas: 
     if ref.metadata_uri:
         args.append(f"--metadata-uri={ref.metadata_uri}")
     args += list(p.extra_args)
+    # skops needs the vetted extra types; an ONNX server deserialises no objects at all
+    trusted = ([{"name": "HERDER_TRUSTED_TYPES", "value": ",".join(p.trusted_types)}]
+               if p.trusted_types and ref.format == "skops" else [])
     container: dict[str, Any] = {
         "name": "server",
         "image": p.image,
         "imagePullPolicy": "IfNotPresent",
         "command": ["herder"],
         "args": args,
-        "env": [pod_ip_env()] + ([{"name": "HERDER_TRUSTED_TYPES", "value": ",".join(p.trusted_types)}]
-                                 if p.trusted_types else []) + [{"name": k, "value": v} for k, v in p.env]
+        "env": [pod_ip_env()] + trusted + [{"name": k, "value": v} for k, v in p.env]
                + s3_credentials_env(p.storage.secret),
         "ports": [{"name": "http", "containerPort": SERVING_PORT, "protocol": "TCP"}],
         "readinessProbe": {"httpGet": {"path": "/v2/health/ready", "port": "http"}, "periodSeconds": 2,

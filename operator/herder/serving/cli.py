@@ -28,23 +28,17 @@ def main(argv: Sequence[str]) -> int:
 
 
 def _main(argv: Sequence[str]) -> int:
-    from herder.serving.lean_imports import pandas_deferred
-    from herder.serving.skops_defaults import install_snapshot
-
-    with pandas_deferred():
-        import sklearn  # noqa: F401 - imported here, without pandas (see lean_imports)
-
-        install_snapshot()  # skops' default trusted names without importing all of scikit-learn
-        import skops.io  # noqa: F401
-
-        from herder.serving.config import ConfigError, parse_config
-        from herder.storage.errors import StorageError
+    from herder.serving.config import ConfigError, parse_config
+    from herder.storage.errors import StorageError
+    from herder.storage.formats import ArtifactFormat
 
     try:
         config = parse_config(argv, os.environ)
     except ConfigError as exc:
         print(f"herder serve: invalid configuration: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    if config.format is not ArtifactFormat.ONNX:  # an ONNX server never imports scikit-learn, scipy or skops
+        _import_sklearn()
     logging.basicConfig(
         level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
@@ -56,6 +50,18 @@ def _main(argv: Sequence[str]) -> int:
         print(f"herder serve: refusing to serve {config.model_uri}: {exc}", file=sys.stderr)
         return EXIT_REFUSED
     return run(config, model)
+
+
+def _import_sklearn() -> None:
+    """scikit-learn and skops, without pandas (see lean_imports), and skops' trusted names from the snapshot."""
+    from herder.serving.lean_imports import pandas_deferred
+    from herder.serving.skops_defaults import install_snapshot
+
+    with pandas_deferred():
+        import sklearn  # noqa: F401 - imported here, without pandas (see lean_imports)
+
+        install_snapshot()  # skops' default trusted names without importing all of scikit-learn
+        import skops.io  # noqa: F401
 
 
 def release_free_heap() -> None:
@@ -74,7 +80,6 @@ def release_free_heap() -> None:
 
 def run(config: object, model: object) -> int:
     """Build the app around a loaded model and serve it (blocking)."""
-    import sklearn
     import uvicorn
 
     from herder.serving.app import HerderApp
@@ -87,8 +92,11 @@ def run(config: object, model: object) -> int:
 
     assert isinstance(config, ServeConfig)
     assert isinstance(model, ServedModel)
-    # Inputs are validated (finite, right shape) before the model sees them; skip sklearn's repeated checks.
-    sklearn.set_config(assume_finite=True, skip_parameter_validation=True)
+    if "sklearn" in sys.modules:
+        import sklearn
+
+        # Inputs are validated (finite, right shape) before the model sees them; skip sklearn's repeated checks.
+        sklearn.set_config(assume_finite=True, skip_parameter_validation=True)
     # Everything imported and loaded so far lives for the whole process: move it out of the collector's sight so
     # full collections (which would walk all of scikit-learn's objects) stop adding pauses to request latency.
     # No gc.collect() first: start-up leaves ~7,000 garbage objects (<1 MiB, measured) and a full collection

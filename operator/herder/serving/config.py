@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from herder.storage.loader import ArtifactFormat
+from herder.storage.formats import ArtifactFormat
 
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 FALSE_WORDS = frozenset({"0", "false", "no", "off", ""})
@@ -217,7 +217,7 @@ def parse_config(argv: Sequence[str], env: Mapping[str, str]) -> ServeConfig:
         try:
             values["format"] = ArtifactFormat(v.lower())
         except ValueError as exc:
-            raise ConfigError(f"--format: expected skops, pickle or joblib, got {v!r}") from exc
+            raise ConfigError(f"--format: expected skops, onnx, pickle or joblib, got {v!r}") from exc
     for dest in ("allow_unverified_local", "allow_unsafe_pickle", "metrics", "linear_fast_path"):
         if (v := text(dest)) is not None:
             values[dest] = _parse_bool(v, "--" + dest.replace("_", "-"))
@@ -230,6 +230,8 @@ def parse_config(argv: Sequence[str], env: Mapping[str, str]) -> ServeConfig:
             values[dest] = Path(v)
     values.update(_numbers(text))
     config = ServeConfig(model_uri=model_uri, **values)
-    if config.format is not ArtifactFormat.SKOPS and not config.sha256:
+    if config.format is ArtifactFormat.ONNX and not config.metadata_uri:
+        raise ConfigError("--format onnx requires --metadata-uri (the feature names, dtypes and classes live there)")
+    if config.format in (ArtifactFormat.PICKLE, ArtifactFormat.JOBLIB) and not config.sha256:
         raise ConfigError(f"--format {config.format.value} requires --sha256 (pickle is only loaded pinned)")
     return config

@@ -51,16 +51,22 @@ class ServedModel:
     _fast: FastPredict | None = field(init=False, default=None, repr=False)
 
     def __post_init__(self) -> None:
-        if self.use_fast_path and not self.needs_dataframe:
+        if self.format == "onnx":  # an OnnxPredictor: already a matrix -> (labels, proba) function
+            object.__setattr__(self, "_fast", self.estimator.predict)
+        elif self.use_fast_path and not self.needs_dataframe:
             object.__setattr__(self, "_fast", linear_fast_path(self.estimator))
 
     @property
     def has_proba(self) -> bool:
+        if self.format == "onnx":
+            return bool(self.estimator.has_proba)
         return self.signature.task == "classification" and hasattr(self.estimator, "predict_proba")
 
     @property
     def needs_dataframe(self) -> bool:
         """Estimators fitted on named columns (or taking mixed dtypes) get a DataFrame, as in training."""
+        if self.format == "onnx":
+            return False
         return hasattr(self.estimator, "feature_names_in_") or not self.signature.all_numeric
 
     def _frame(self, matrix: np.ndarray) -> Any:

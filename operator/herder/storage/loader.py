@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import pickle
 from collections.abc import Iterable
-from enum import StrEnum
 from typing import Any
 
 import joblib
@@ -18,14 +17,9 @@ import skops.io as sio
 
 from herder.storage.errors import StorageError, UnsafeFormatError, UntrustedTypesError
 from herder.storage.fetch import FetchedArtifact
+from herder.storage.formats import ArtifactFormat
 
-
-class ArtifactFormat(StrEnum):
-    """Serialisation formats the server understands; skops is the safe default."""
-
-    SKOPS = "skops"
-    PICKLE = "pickle"
-    JOBLIB = "joblib"
+__all__ = ["ArtifactFormat", "check_loadable", "load_artifact", "untrusted_types"]
 
 
 def check_loadable(fmt: ArtifactFormat, artifact: FetchedArtifact, allow_unsafe_pickle: bool) -> None:
@@ -77,6 +71,8 @@ def load_artifact(
     allow_unsafe_pickle: bool = False,
 ) -> Any:
     """Load the verified artifact in *fmt*; raises a StorageError subclass with a one-line reason."""
+    if fmt is ArtifactFormat.ONNX:
+        raise StorageError("ONNX artifacts are loaded by herder.serving.onnx_model, not deserialised")
     check_loadable(fmt, artifact, allow_unsafe_pickle)
     trusted = list(trusted_types)
     if fmt is ArtifactFormat.SKOPS:

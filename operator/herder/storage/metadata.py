@@ -28,7 +28,7 @@ from herder.storage.errors import MetadataError
 from herder.storage.metadata_reader import NUMERIC_DTYPES, Category, FeatureDtype
 
 __all__ = ["NUMERIC_DTYPES", "ArtifactMetadata", "BaselineProfile", "CategoricalBins", "Category", "FeatureBins",
-           "FeatureDtype", "FeatureSpec", "NumericBins", "parse_metadata"]  # fmt: skip
+           "FeatureDtype", "FeatureSpec", "NumericBins", "OnnxArtifact", "parse_metadata"]  # fmt: skip
 
 
 class _Strict(BaseModel):
@@ -99,6 +99,16 @@ class BaselineProfile(_Strict):
     prediction: FeatureBins | None = None
 
 
+class OnnxArtifact(_Strict):
+    """The compiled twin of the artifact: a file beside metadata.json, its digest, and the trainer's check of it
+    against scikit-learn (rows, label mismatches, largest differences, tolerance)."""
+
+    file: str = Field(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9._-]+$")
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    probabilities: bool = False
+    check: dict[str, Any] = Field(default_factory=dict)
+
+
 class ArtifactMetadata(_Strict):
     """The contents of ``metadata.json`` (schema_version 1)."""
 
@@ -114,6 +124,8 @@ class ArtifactMetadata(_Strict):
     metrics: dict[str, float] = Field(default_factory=dict)
     lineage: dict[str, Any] = Field(default_factory=dict)
     baseline: BaselineProfile | None = None
+    onnx: OnnxArtifact | None = None
+    onnx_failure: str | None = Field(default=None, max_length=2048)
 
     @field_validator("version", mode="before")
     @classmethod

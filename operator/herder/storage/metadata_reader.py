@@ -71,6 +71,16 @@ class BaselineProfile:
 
 
 @dataclass(frozen=True)
+class OnnxArtifact:
+    """The compiled twin of the artifact (see herder.storage.metadata.OnnxArtifact)."""
+
+    file: str
+    sha256: str
+    probabilities: bool = False
+    check: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class ArtifactMetadata:
     """The contents of ``metadata.json`` (schema_version 1)."""
 
@@ -86,6 +96,8 @@ class ArtifactMetadata:
     metrics: dict[str, float] = field(default_factory=dict)
     lineage: dict[str, Any] = field(default_factory=dict)
     baseline: BaselineProfile | None = None
+    onnx: OnnxArtifact | None = None
+    onnx_failure: str | None = None
 
     @property
     def feature_names(self) -> list[str]:
@@ -202,7 +214,25 @@ def _baseline(value: Any, path: str) -> BaselineProfile:
 
 
 FIELDS = {"schema_version", "name", "version", "task", "format", "sha256", "features", "target", "classes",
-          "metrics", "lineage", "baseline"}  # fmt: skip
+          "metrics", "lineage", "baseline", "onnx", "onnx_failure"}  # fmt: skip
+ONNX_FILE_RE = re.compile(r"^[A-Za-z0-9._-]+$")
+
+
+def _onnx(value: Any, path: str) -> OnnxArtifact:
+    body = _object(value, path, {"file", "sha256", "probabilities", "check"}, {"file", "sha256"})
+    file = _text(body["file"], _join(path, "file"), 1, 255)
+    if not ONNX_FILE_RE.match(file):
+        raise _Invalid(_join(path, "file"), f"must match {ONNX_FILE_RE.pattern}, got {file!r}")
+    sha256 = _text(body["sha256"], _join(path, "sha256"))
+    if not SHA256_RE.match(sha256):
+        raise _Invalid(_join(path, "sha256"), f"must be 64 lowercase hex digits, got {sha256!r}")
+    probabilities = body.get("probabilities", False)
+    if not isinstance(probabilities, bool):
+        raise _Invalid(_join(path, "probabilities"), f"must be a boolean, got {type(probabilities).__name__}")
+    check = body.get("check", {})
+    if not isinstance(check, dict):
+        raise _Invalid(_join(path, "check"), f"must be an object, got {type(check).__name__}")
+    return OnnxArtifact(file=file, sha256=sha256, probabilities=probabilities, check=cast(dict[str, Any], check))
 
 
 def metadata_from_dict(doc: Any) -> ArtifactMetadata:
@@ -245,6 +275,9 @@ def metadata_from_dict(doc: Any) -> ArtifactMetadata:
         metrics={_text(k, "metrics"): _number(v, _join("metrics", k)) for k, v in metrics.items()},
         lineage=cast(dict[str, Any], lineage),
         baseline=None if body.get("baseline") is None else _baseline(body["baseline"], "baseline"),
+        onnx=None if body.get("onnx") is None else _onnx(body["onnx"], "onnx"),
+        onnx_failure=None if body.get("onnx_failure") is None else _text(body["onnx_failure"], "onnx_failure", 0,
+                                                                          2048),
     )
     _check_consistent(meta)
     return meta

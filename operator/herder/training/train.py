@@ -24,7 +24,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils._param_validation import InvalidParameterError
 
 import herder
-from herder.storage.metadata import ArtifactMetadata, BaselineProfile, FeatureDtype, FeatureSpec
+from herder.storage.metadata import ArtifactMetadata, BaselineProfile, FeatureDtype, FeatureSpec, OnnxArtifact
 from herder.training.artifacts import dump_model, required_trusted_types
 from herder.training.checks import summarise
 from herder.training.dataset import load_dataset
@@ -32,6 +32,7 @@ from herder.training.errors import DataError, SpecError
 from herder.training.estimators import build_estimator, configure, param_error
 from herder.training.evaluation import check_metrics, cross_validate, cv_splitter, holdout_split, score_predictions
 from herder.training.features import build_column_transformer, default_groups, feature_columns
+from herder.training.onnx_export import OnnxExport, export_onnx
 from herder.training.outputs import join_uri, write_once
 from herder.training.profile import categorical_bins, numeric_bins
 from herder.training.requests import TrainRequest
@@ -49,6 +50,7 @@ from herder.training.search import (
 from herder.training.validate import profile_and_check
 
 MODEL_FILE = "model.skops"
+ONNX_FILE = "model.onnx"
 METADATA_FILE = "metadata.json"
 SERVING_DTYPES: dict[str, FeatureDtype] = {"int": "int64", "float": "float64", "bool": "bool"}
 
@@ -187,6 +189,26 @@ def _search_stage(
     return best, info
 
 
+def _compile(pipeline: Pipeline, features: list[FeatureSpec], request: TrainRequest, rows: pd.DataFrame,
+             log: Callable[[str], None]) -> tuple[OnnxExport, OnnxArtifact | None, str | None]:
+    """ONNX bytes proven on *rows* (the holdout), written beside the skops artifact; or the reason there are none.
+
+    A failure here never fails the training: the version is served from skops and the reason is recorded.
+    """
+    started = time.perf_counter()
+    compiled = export_onnx(pipeline, features, request.task, rows)
+    if compiled.data is None or compiled.check is None:
+        log(f"[train] ONNX: {compiled.failure} (the version serves from skops)")
+        return compiled, None, None
+    sha = hashlib.sha256(compiled.data).hexdigest()
+    uri = join_uri(request.output_dir, ONNX_FILE)
+    write_once(uri, compiled.data)
+    log(f"[train] ONNX: compiled and checked on {compiled.check.describe()} in "
+        f"{time.perf_counter() - started:.2f}s -> {uri} ({len(compiled.data)} bytes, sha256 {sha})")
+    return compiled, OnnxArtifact(file=ONNX_FILE, sha256=sha, probabilities=compiled.probabilities,
+                                  check=compiled.check.wire()), uri
+
+
 def run_training(request: TrainRequest, mode: TrainMode = TrainMode(), log: Callable[[str], None] = print) -> str:
     """Do the whole job; returns the termination-message summary (JSON text). Raises PermanentError subclasses."""
     started = time.perf_counter()
@@ -248,13 +270,15 @@ def run_training(request: TrainRequest, mode: TrainMode = TrainMode(), log: Call
     sha = hashlib.sha256(data).hexdigest()
     trusted = required_trusted_types(data)
     specs = {c.name: c for c in request.schema_.columns}
+    features = [FeatureSpec(name=c, dtype=SERVING_DTYPES.get(specs[c].type, "string")) for c in columns]
+    compiled, onnx, onnx_uri = _compile(pipeline, features, request, x_test if x_test is not None else x_train, log)
     metadata = ArtifactMetadata(
         name=request.model_name,
         version=str(request.version),
         task=request.task,
         format="skops",
         sha256=sha,
-        features=[FeatureSpec(name=c, dtype=SERVING_DTYPES.get(specs[c].type, "string")) for c in columns],
+        features=features,
         target=request.target,
         classes=classes,
         metrics=results,
@@ -270,6 +294,8 @@ def run_training(request: TrainRequest, mode: TrainMode = TrainMode(), log: Call
             "trustedTypes": trusted,
         },
         baseline=baseline,
+        onnx=onnx,
+        onnx_failure=compiled.failure,
     )
     artifact_uri = join_uri(request.output_dir, MODEL_FILE)
     metadata_uri = join_uri(request.output_dir, METADATA_FILE)
@@ -289,5 +315,7 @@ def run_training(request: TrainRequest, mode: TrainMode = TrainMode(), log: Call
             "libraries": library_versions(),
             "params": {k: v if isinstance(v, str | int | bool) else str(v) for k, v in params.items() if v is not None},
             "trustedTypes": trusted,
+            **({"onnx": {"artifact": onnx_uri, "sha256": onnx.sha256, "check": onnx.check}}
+               if onnx is not None else {"onnxFailure": (compiled.failure or "")[:400]}),
         }
     )

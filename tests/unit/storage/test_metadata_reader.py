@@ -31,6 +31,10 @@ VALID: list[dict[str, Any]] = [
     doc(features=[{"name": d, "dtype": d} for d in ("float32", "int32", "int64", "bool", "string")], baseline=None),
     doc(metrics={"rmse": 3, "r2": -0.5}),
     {k: v for k, v in doc().items() if k not in ("metrics", "lineage", "baseline")} | {"schema_version": 1},
+    doc(onnx={"file": "model.onnx", "sha256": "c" * 64, "probabilities": True,
+              "check": {"rows": 30, "labelMismatches": 0, "maxRelDiff": 1e-9}}),
+    doc(onnx={"file": "model.onnx", "sha256": "c" * 64}),
+    doc(onnx=None, onnx_failure="SVR pipeline not compiled: float64: onnxruntime cannot run it"),
 ]
 
 INVALID: list[dict[str, Any]] = [
@@ -66,6 +70,13 @@ INVALID: list[dict[str, Any]] = [
     doc(schema_version=2),
     doc(task="clustering"),
     doc(format="onnx"),
+    doc(onnx={"file": "../model.onnx", "sha256": "c" * 64}),
+    doc(onnx={"file": "model.onnx", "sha256": "C" * 64}),
+    doc(onnx={"file": "model.onnx"}),
+    doc(onnx={"file": "model.onnx", "sha256": "c" * 64, "extra": 1}),
+    doc(onnx={"file": "model.onnx", "sha256": "c" * 64, "check": []}),
+    doc(onnx="model.onnx"),
+    doc(onnx_failure=3),
     doc(name=""),
     doc(name="x" * 254),
     doc(version=""),
