@@ -1,8 +1,9 @@
 """Predict with an ONNX artifact through onnxruntime: the server's compiled path, and the trainer's check of it.
 
 Only numpy and onnxruntime are imported, so a server that serves ONNX never loads scikit-learn, scipy, skops or
-pandas. The graph (built by ``herder.training.onnx_export``) has one ``[N, 1]`` input per feature, in feature
-order: float64 for numeric features, strings, booleans; classifiers return ``label`` and, when scikit-learn
+pandas. The graph (built by ``herder.training.onnx_export``) takes the request matrix as one ``[N, k]`` float64 input
+named ``matrix`` when every feature is numeric, else one ``[N, 1]`` input per feature, in feature order (float64
+for numeric features, strings, booleans); classifiers return ``label`` and, when scikit-learn
 had ``predict_proba``, ``probabilities`` ``[N, classes]``; regressors return one ``[N, 1]`` value.
 
 The same predictor checks the conversion at training time, so what was proven on the holdout is exactly what
@@ -28,6 +29,9 @@ class Feature(Protocol):
 
     @property
     def dtype(self) -> str: ...
+
+
+MATRIX_INPUT = "matrix"
 
 
 def _session(data: bytes) -> Any:
@@ -60,10 +64,16 @@ class OnnxPredictor:
         except Exception as exc:
             raise StorageError(f"onnxruntime cannot load the model: {type(exc).__name__}: {exc}") from exc
         inputs = self._session.get_inputs()
-        if len(inputs) != len(features):
+        self._matrix = len(inputs) == 1 and inputs[0].name == MATRIX_INPUT
+        if self._matrix:
+            width = inputs[0].shape[1] if len(inputs[0].shape) == 2 else None
+            if width != len(features) or any(f.dtype not in NUMERIC_DTYPES for f in features):
+                raise StorageError(f"the ONNX model takes a [N, {width}] float64 matrix but metadata lists "
+                                   f"{len(features)} features (numeric: all or some)")
+        elif len(inputs) != len(features):
             raise StorageError(f"the ONNX model has {len(inputs)} inputs but metadata lists {len(features)} "
                                "features")
-        self._inputs = [(i.name, _column_cast(f.dtype)) for i, f in zip(inputs, features, strict=True)]
+        self._inputs = [(i.name, _column_cast(f.dtype)) for i, f in zip(inputs, features, strict=False)]
         outputs = [o.name for o in self._session.get_outputs()]
         self.task = task
         self.has_proba = task == "classification" and probabilities and len(outputs) >= 2
@@ -74,6 +84,8 @@ class OnnxPredictor:
         self._by_text = {str(c): c for c in self._classes}
 
     def _feeds(self, matrix: np.ndarray) -> dict[str, np.ndarray]:
+        if self._matrix:
+            return {MATRIX_INPUT: np.ascontiguousarray(matrix, dtype=np.float64)}
         return {name: matrix[:, i:i + 1].astype(cast) for i, (name, cast) in enumerate(self._inputs)}
 
     def _labels(self, raw: np.ndarray) -> np.ndarray:

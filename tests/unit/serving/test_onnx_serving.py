@@ -77,6 +77,10 @@ def test_metadata_records_the_onnx_twin_and_its_check(trained_iris: Path) -> Non
     assert check["rows"] == 30 and check["labelMismatches"] == 0  # the iris holdout: 20% of 150
     assert check["maxRelDiff"] <= check["tolerance"] == 1e-5
     assert check["estimatorPrecision"] == "float64"
+    import onnx
+
+    graph = onnx.load(str(trained_iris / meta.onnx.file)).graph
+    assert [i.name for i in graph.input] == ["matrix"]  # all-numeric: the request matrix is fed as is
 
 
 def test_onnx_and_skops_servers_answer_the_same(trained_iris: Path, tmp_path: Path) -> None:
