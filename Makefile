@@ -14,7 +14,7 @@ UV := $(UV_HOME)/bin/uv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: help venv lock controlplane prometheus chromium up down status lint crds test test-unit test-integration demo bench-serving clean
+.PHONY: help venv lock controlplane prometheus chromium up down status lint crds test test-unit test-integration demo bench-serving bench-pipelines clean
 
 help:
 	@echo "make demo         the story on the local cluster: train, serve, drift -> retrain -> canary -> promote,"
@@ -95,6 +95,11 @@ demo: venv controlplane
 
 bench-serving: venv
 	$(PY) tests/bench/serving/run.py
+
+# The Pipelines herder train writes, served through ONNX and skops, next to MLServer 1.7.1 and KServe 0.21 loading
+# the same fitted Pipelines (docs/serving.md, "Compiled inference").
+bench-pipelines: venv
+	$(PY) -m tests.bench.serving.bench_pipelines
 
 # Issue 12's benchmarks (docs/benchmarks-data.md): a 1,000,000-row parquet validated against a bare pandas read
 # (file generated once into ~/.cache/herder/bench-data), then the refresh cost of 100 quiet S3 Datasets on the
