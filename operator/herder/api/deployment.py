@@ -11,6 +11,7 @@ from pydantic import ConfigDict, Field, StringConstraints, model_validator
 
 from herder.api.common import (
     PATH_PREFIX_PATTERN,
+    ColumnName,
     Conditions,
     Duration,
     Fraction,
@@ -247,10 +248,16 @@ class Batching(WireModel):
 
 
 class PayloadLog(WireModel):
-    """Sample requests and predictions to storage (joined with feedback labels for retraining)."""
+    """Sample requests and predictions, and every feedback label, to the store: rotated parquet parts under
+    payloads/<namespace>/<model>/v<version>/dt=<day>/hour=<hour>/ (joined by request id for retraining)."""
 
     sample_fraction: Fraction
     """Share of requests logged, e.g. "0.1"."""
+    flush_interval: PositiveDuration = "5s"
+    """Longest a record waits in the server's memory: what a crashed (SIGKILLed) pod can lose at most. A graceful
+    shutdown loses nothing."""
+    exclude: Annotated[list[ColumnName], Field(max_length=256)] | None = None
+    """Features never written (their values are logged as null), e.g. personal data."""
 
 
 class ModelDeploymentSpec(WireModel):

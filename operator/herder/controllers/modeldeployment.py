@@ -68,6 +68,7 @@ from herder.policy.timestamps import parse_rfc3339, rfc3339
 from herder.resources.common import Owner
 from herder.resources.serving import (
     ModelRef,
+    PayloadLogParams,
     ServingParams,
     build_hpa,
     build_pdb,
@@ -552,6 +553,10 @@ class ModelDeploymentController:
             max_batch_size=spec.batching.max_batch_size if spec.batching else 1,
             max_batch_wait_ms=max(1, duration_ms(spec.batching.max_wait)) if spec.batching else 2,
             trusted_types=trusted_types(),
+            payload_log=None if spec.payload_log is None else PayloadLogParams(
+                sample_fraction=spec.payload_log.sample_fraction,
+                flush_seconds=duration_seconds(spec.payload_log.flush_interval),
+                exclude=tuple(spec.payload_log.exclude or ())),
         )
 
     def ensure_shared(self, ctx: OperatorContext, spec: ModelDeploymentSpec, owner: Owner, replicas: int, *,

@@ -43,6 +43,15 @@ class ModelRef:
 
 
 @dataclass(frozen=True)
+class PayloadLogParams:
+    """Where and how the serving pods persist the sampled payload log and the feedback labels."""
+
+    sample_fraction: str
+    flush_seconds: float = 5.0
+    exclude: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class ServingParams:
     image: str
     storage: Storage
@@ -65,6 +74,8 @@ class ServingParams:
     accepting: a second safety net for a consumer slower than the preStop."""
     env: tuple[tuple[str, str], ...] = ()
     """Extra environment of the server container (e.g. the tests-only fault injection of a ModelVersion)."""
+    payload_log: PayloadLogParams | None = None
+    """Persist the payload log to the store (the store is then mounted read-write: the server writes its parts)."""
     trusted_types: tuple[str, ...] = ()
     """skops types the server may load beyond skops' defaults: from the operator's configuration (the vetted list
     for the allowlisted estimators), never from the artifact."""
@@ -116,6 +127,11 @@ def build_serving_deployment(owner: Owner, track: str, ref: ModelRef, replicas: 
     ]
     if ref.metadata_uri:
         args.append(f"--metadata-uri={ref.metadata_uri}")
+    if p.payload_log is not None:
+        args += [f"--payload-log={p.storage.path('payloads', owner.namespace)}",
+                 f"--payload-log-sample-rate={p.payload_log.sample_fraction}",
+                 f"--payload-log-flush-seconds={p.payload_log.flush_seconds:g}",
+                 *[f"--payload-log-exclude={name}" for name in p.payload_log.exclude]]
     args += list(p.extra_args)
     # skops needs the vetted extra types; an ONNX server deserialises no objects at all
     trusted = ([{"name": "HERDER_TRUSTED_TYPES", "value": ",".join(p.trusted_types)}]
@@ -126,7 +142,8 @@ def build_serving_deployment(owner: Owner, track: str, ref: ModelRef, replicas: 
         "imagePullPolicy": "IfNotPresent",
         "command": ["herder"],
         "args": args,
-        "env": [pod_ip_env()] + trusted + [{"name": k, "value": v} for k, v in p.env]
+        "env": [pod_ip_env(), {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}]
+               + trusted + [{"name": k, "value": v} for k, v in p.env]
                + s3_credentials_env(p.storage.secret),
         "ports": [{"name": "http", "containerPort": SERVING_PORT, "protocol": "TCP"}],
         "readinessProbe": {"httpGet": {"path": "/v2/health/ready", "port": "http"}, "periodSeconds": 2,
@@ -135,7 +152,7 @@ def build_serving_deployment(owner: Owner, track: str, ref: ModelRef, replicas: 
                           "failureThreshold": 3, "timeoutSeconds": 2, "initialDelaySeconds": 5},
         # a deleted pod keeps answering while endpoint consumers catch up with its removal; SIGTERM comes after
         "lifecycle": {"preStop": {"sleep": {"seconds": p.pre_stop_sleep_seconds}}},
-        "volumeMounts": [*p.storage.mounts(read_only=True), tmp_mount],
+        "volumeMounts": [*p.storage.mounts(read_only=p.payload_log is None), tmp_mount],
         "securityContext": container_security_context(),
         "terminationMessagePolicy": "FallbackToLogsOnError",
     }

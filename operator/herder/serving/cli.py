@@ -105,9 +105,19 @@ def run(config: object, model: object) -> int:
     gc.enable()
     release_free_heap()
     metrics = ServerMetrics(model=model, enabled=config.metrics)
-    payload_log = (
-        PayloadLog(config.payload_log, config.payload_log_sample_rate) if config.payload_log is not None else None
-    )
+    payload_log = None
+    if config.payload_log is not None:
+        unknown = sorted(set(config.payload_log_exclude) - set(model.signature.names))
+        if unknown:
+            print(f"herder serve: --payload-log-exclude names unknown features: {', '.join(unknown)} "
+                  f"(features: {', '.join(model.signature.names)})", file=sys.stderr)
+            return EXIT_CONFIG
+        payload_log = PayloadLog(
+            root=config.payload_log, sample_rate=config.payload_log_sample_rate, model=model.name,
+            version=model.version, flush_seconds=config.payload_log_flush_seconds,
+            max_bytes_per_hour=config.payload_log_max_mib_per_hour * 1024 * 1024,
+            max_buffer_records=config.payload_log_max_buffer_records, storage_options=config.storage_options(),
+        )
     dataplane = DataPlane(
         model=model,
         metrics=metrics,
@@ -119,6 +129,7 @@ def run(config: object, model: object) -> int:
             inject_latency_ms=config.inject_latency_ms,
         ),
         payload_log=payload_log,
+        payload_exclude=config.payload_log_exclude,
     )
     app = HerderApp(
         model=model,

@@ -46,8 +46,12 @@ class ServeConfig:
     max_batch_wait_ms: float = 2.0
     max_body_bytes: int = 8 * 1024 * 1024
     max_concurrency: int = 256
-    payload_log: Path | None = None
+    payload_log: str | None = None
     payload_log_sample_rate: float = 1.0
+    payload_log_flush_seconds: float = 5.0
+    payload_log_max_mib_per_hour: int = 256
+    payload_log_max_buffer_records: int = 100_000
+    payload_log_exclude: tuple[str, ...] = ()
     metrics: bool = True
     linear_fast_path: bool = True
     feedback_window: int = 10_000
@@ -123,8 +127,14 @@ def build_parser() -> argparse.ArgumentParser:
     add("--max-batch-wait-ms", help="longest wait to fill a batch, adaptive (default 2)")
     add("--max-body-bytes", help="request body cap, larger bodies get 413 (default 8 MiB)")
     add("--max-concurrency", help="in-flight inference requests before 503 (default 256)")
-    add("--payload-log", help="JSONL file for sampled request/response payloads (off if unset)")
+    add("--payload-log", help="directory or URI (s3://...) for parquet parts of sampled requests, responses and "
+        "feedback labels (off if unset)")
     add("--payload-log-sample-rate", help="fraction of requests logged (default 1.0)")
+    add("--payload-log-flush-seconds", help="longest a logged record waits in memory (default 5)")
+    add("--payload-log-max-mib-per-hour", help="parquet written per pod and hour before sampling down (default 256)")
+    add("--payload-log-max-buffer-records", help="records held in memory before new ones are dropped (default 100000)")
+    add("--payload-log-exclude", action="append", dest="payload_log_exclude",
+        help="feature never written to the payload log (repeatable; env: comma-separated)")
     add("--metrics", help="serve /metrics and record metrics: true/false (default true)")
     add("--no-metrics", dest="metrics", action="store_const", const="false", help="same as --metrics=false")
     add(
@@ -168,6 +178,8 @@ def _numbers(text: Callable[[str], str | None]) -> dict[str, Any]:
         "max_body_bytes": (1, 2**40),
         "max_concurrency": (1, 1_000_000),
         "feedback_window": (0, 10_000_000),
+        "payload_log_max_mib_per_hour": (1, 1_000_000),
+        "payload_log_max_buffer_records": (1, 100_000_000),
     }
     for dest, (lo, hi) in ints.items():
         if (n := _number(text(dest), "--" + dest.replace("_", "-"), int, lo, hi)) is not None:
@@ -175,6 +187,7 @@ def _numbers(text: Callable[[str], str | None]) -> dict[str, Any]:
     floats = {
         "max_batch_wait_ms": (0.0, 10_000.0),
         "payload_log_sample_rate": (0.0, 1.0),
+        "payload_log_flush_seconds": (0.1, 3600.0),
         "drain_seconds": (0.0, 3600.0),
         "graceful_timeout_seconds": (0.0, 3600.0),
         "inject_error_rate": (0.0, 1.0),
@@ -225,9 +238,15 @@ def parse_config(argv: Sequence[str], env: Mapping[str, str]) -> ServeConfig:
         values["trusted_types"] = tuple(ns.trusted_types)
     elif env.get("HERDER_TRUSTED_TYPES"):
         values["trusted_types"] = tuple(t.strip() for t in env["HERDER_TRUSTED_TYPES"].split(",") if t.strip())
-    for dest in ("cache_dir", "payload_log"):
-        if v := text(dest):
-            values[dest] = Path(v)
+    if v := text("cache_dir"):
+        values["cache_dir"] = Path(v)
+    if v := text("payload_log"):
+        values["payload_log"] = v
+    if ns.payload_log_exclude:
+        values["payload_log_exclude"] = tuple(ns.payload_log_exclude)
+    elif env.get("HERDER_PAYLOAD_LOG_EXCLUDE"):
+        values["payload_log_exclude"] = tuple(
+            t.strip() for t in env["HERDER_PAYLOAD_LOG_EXCLUDE"].split(",") if t.strip())
     values.update(_numbers(text))
     config = ServeConfig(model_uri=model_uri, **values)
     if config.format is ArtifactFormat.ONNX and not config.metadata_uri:

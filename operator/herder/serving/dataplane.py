@@ -45,6 +45,8 @@ class DataPlane:
     metrics: ServerMetrics
     settings: DataPlaneSettings = field(default_factory=DataPlaneSettings)
     payload_log: PayloadLog | None = None
+    payload_exclude: tuple[str, ...] = ()
+    """Features whose values are never written to the payload log (written as null)."""
     rng: random.Random = field(default_factory=random.Random)
     recent: RecentPredictions = field(init=False)
     _batcher: MicroBatcher | None = None
@@ -52,6 +54,17 @@ class DataPlane:
 
     def __post_init__(self) -> None:
         self.recent = RecentPredictions(self.settings.feedback_window)
+        index = self.model.signature.index
+        self._excluded = sorted(index[name] for name in self.payload_exclude)
+        if self.payload_log is not None:
+            self.metrics.payload_dropped = self.payload_log.dropped
+
+    def _logged_inputs(self, matrix: np.ndarray) -> list[list[Any]]:
+        rows: list[list[Any]] = matrix.tolist()
+        for row in rows:
+            for i in self._excluded:
+                row[i] = None
+        return rows
 
     async def start(self) -> None:
         """Start the batcher (if batching) on the running loop."""
@@ -112,7 +125,7 @@ class DataPlane:
                 "model": self.model.name,
                 "version": self.model.version,
                 "protocol": protocol,
-                "inputs": matrix.tolist(),
+                "inputs": self._logged_inputs(matrix),
                 "outputs": labels,
             }
             if prediction.proba is not None:

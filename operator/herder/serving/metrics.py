@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from array import array
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -80,6 +80,8 @@ class ServerMetrics:
     abs_error_total: float = 0.0
     abs_error_count: int = 0
     payload_records: int = 0
+    payload_dropped: Mapping[str, int] = field(default_factory=dict)
+    """The payload log's drops by reason (memory_cap, disk_cap, store_error): the log's own counter."""
     inflight: int = 0
     ready: bool = False
     prediction_sum: float = 0.0
@@ -298,6 +300,11 @@ class ServerMetrics:
         logged = CounterMetricFamily("herder_payload_log_records", "Sampled payload records written", labels=base)
         logged.add_metric(ids, self.payload_records)
         yield logged
+        dropped = CounterMetricFamily("herder_payload_log_dropped", "Payload records not persisted, by reason",
+                                      labels=[*base, "reason"])
+        for reason, count in sorted(self.payload_dropped.items()):
+            dropped.add_metric([*ids, reason], count)
+        yield dropped
 
     def exposition(self) -> bytes:
         from prometheus_client import CollectorRegistry

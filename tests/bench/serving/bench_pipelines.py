@@ -52,11 +52,12 @@ from tests.bench.serving.bench_serving import (
     MLSERVER_VENV,
     REPO,
     SERVER_CPU,
-    _wait_ready,
     check_once,
     ensure_models,
     ensure_venv,
     free_port,
+    launch,
+    mlserver_command,
     run_wrk,
     sklearn_version,
     stop_server,
@@ -186,29 +187,13 @@ def start(run: Run, model: str, joblib_path: Path | None, workdir: Path) -> tupl
                "--model-name", model, *run.args]
         ready_path = "/v2/health/ready"
     elif run.kind == "mlserver":
-        settings = {"http_port": port, "grpc_port": free_port(), "metrics_port": free_port(), "host": HOST,
-                    "parallel_workers": 0, "debug": False}
-        model_settings: dict[str, Any] = {"name": model, "implementation": "mlserver_sklearn.SKLearnModel",
-                                          "parameters": {"uri": str(joblib_path), "version": "v1"}}
-        if run.batching:
-            model_settings.update({"max_batch_size": 32, "max_batch_time": 0.002})
-        (workdir / "settings.json").write_text(json.dumps(settings))
-        (workdir / "model-settings.json").write_text(json.dumps(model_settings))
-        cmd = [str(MLSERVER_VENV / "bin" / "mlserver"), "start", str(workdir)]
+        cmd = mlserver_command(workdir, model, str(joblib_path), port, run.batching)
         ready_path = f"/v2/models/{model}/ready"
     else:
         cmd = [str(KSERVE_VENV / "bin" / "python"), str(HERE / "kserve_sklearn_model.py"), "--model_name", model,
                "--model_path", str(joblib_path), "--http_port", str(port)]
         ready_path = f"/v2/models/{model}/ready"
-    log = (workdir / "server.log").open("wb")
-    process = subprocess.Popen(["taskset", "-c", SERVER_CPU, *cmd], stdout=log, stderr=subprocess.STDOUT,
-                               cwd=workdir)
-    try:
-        ready = _wait_ready(f"http://{HOST}:{port}{ready_path}", process, timeout=120)
-    except RuntimeError:
-        stop_server(process)
-        print((workdir / "server.log").read_text()[-3000:], file=sys.stderr)
-        raise
+    process, ready = launch(cmd, workdir, f"http://{HOST}:{port}{ready_path}")
     return process, port, ready
 
 

@@ -184,6 +184,22 @@ def _wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float) -> f
     raise RuntimeError(f"not ready after {timeout}s: {url}")
 
 
+def mlserver_command(workdir: Path, model: str, joblib_uri: str, port: int, batching: bool) -> list[str]:
+    """MLServer's settings files in *workdir* for one joblib model, and the command that serves them."""
+    settings = {"http_port": port, "grpc_port": free_port(), "metrics_port": free_port(), "host": HOST,
+                "parallel_workers": 0, "debug": False}  # fmt: skip
+    model_settings: dict[str, Any] = {
+        "name": model,
+        "implementation": "mlserver_sklearn.SKLearnModel",
+        "parameters": {"uri": joblib_uri, "version": "v1"},
+    }
+    if batching:
+        model_settings.update({"max_batch_size": 32, "max_batch_time": 0.002})
+    (workdir / "settings.json").write_text(json.dumps(settings))
+    (workdir / "model-settings.json").write_text(json.dumps(model_settings))
+    return [str(MLSERVER_VENV / "bin" / "mlserver"), "start", str(workdir)]
+
+
 def start_server(spec: ServerSpec, models: dict[str, dict[str, str]], logdir: Path) -> Running:
     port = free_port()
     workdir = Path(tempfile.mkdtemp(prefix=f"{spec.kind}-", dir=logdir))
@@ -203,22 +219,11 @@ def start_server(spec: ServerSpec, models: dict[str, dict[str, str]], logdir: Pa
             "--drain-seconds", "0",
             "--log-level", "warning",
             *(["--trusted-type", "sklearn.tree._tree.Tree"] if spec.model == "rf" else []),
-            *spec.extra,
+            *[a.replace("{workdir}", str(workdir)) for a in spec.extra],
         ]  # fmt: skip
         ready_path = "/v2/health/ready"
     elif spec.kind == "mlserver":
-        settings = {"http_port": port, "grpc_port": free_port(), "metrics_port": free_port(), "host": HOST,
-                    "parallel_workers": 0, "debug": False}  # fmt: skip
-        model_settings: dict[str, Any] = {
-            "name": spec.model,
-            "implementation": "mlserver_sklearn.SKLearnModel",
-            "parameters": {"uri": model["joblib"], "version": "v1"},
-        }
-        if spec.batching:
-            model_settings.update({"max_batch_size": 32, "max_batch_time": 0.002})
-        (workdir / "settings.json").write_text(json.dumps(settings))
-        (workdir / "model-settings.json").write_text(json.dumps(model_settings))
-        cmd = [str(MLSERVER_VENV / "bin" / "mlserver"), "start", str(workdir)]
+        cmd = mlserver_command(workdir, spec.model, model["joblib"], port, spec.batching)
         ready_path = f"/v2/models/{spec.model}/ready"
     else:
         cmd = [
@@ -229,18 +234,24 @@ def start_server(spec: ServerSpec, models: dict[str, dict[str, str]], logdir: Pa
             "--http_port", str(port),
         ]  # fmt: skip
         ready_path = f"/v2/models/{spec.model}/ready"
+    process, ready = launch(cmd, workdir, f"http://{HOST}:{port}{ready_path}", env)
+    ready_cpu = cpu_seconds(process.pid)  # taskset execs the server: same pid
+    return Running(process=process, port=port, ready_seconds=ready, workdir=workdir, ready_cpu_seconds=ready_cpu)
+
+
+def launch(cmd: list[str], workdir: Path, ready_url: str, env: dict[str, str] | None = None
+           ) -> tuple[subprocess.Popen[bytes], float]:
+    """Start *cmd* pinned to the server CPU, logging to workdir/server.log; wait until *ready_url* answers 200."""
     log = (workdir / "server.log").open("wb")
-    process = subprocess.Popen(
-        ["taskset", "-c", SERVER_CPU, *cmd], stdout=log, stderr=subprocess.STDOUT, env=env, cwd=workdir
-    )
+    process = subprocess.Popen(["taskset", "-c", SERVER_CPU, *cmd], stdout=log, stderr=subprocess.STDOUT, env=env,
+                               cwd=workdir)  # fmt: skip
     try:
-        ready = _wait_ready(f"http://{HOST}:{port}{ready_path}", process, timeout=120)
+        ready = _wait_ready(ready_url, process, timeout=120)
     except RuntimeError:
         stop_server(process)
         print((workdir / "server.log").read_text()[-3000:], file=sys.stderr)
         raise
-    ready_cpu = cpu_seconds(process.pid)  # taskset execs the server: same pid
-    return Running(process=process, port=port, ready_seconds=ready, workdir=workdir, ready_cpu_seconds=ready_cpu)
+    return process, ready
 
 
 def stop_server(process: subprocess.Popen[bytes]) -> None:
@@ -348,7 +359,8 @@ class Scenario:
 
 
 def scenarios(quick: bool, have_mlserver: bool, have_kserve: bool) -> list[Scenario]:
-    lr_v2 = [ServerSpec("herder", "herder", "lr"), ServerSpec("herder --no-metrics", "herder", "lr", ["--no-metrics"])]
+    lr_v2 = [ServerSpec("herder", "herder", "lr"), ServerSpec("herder --no-metrics", "herder", "lr", ["--no-metrics"]),
+             ServerSpec("herder --payload-log (rate 1.0)", "herder", "lr", ["--payload-log", "{workdir}/payloads"])]
     if not quick:
         lr_v2.append(ServerSpec("herder --linear-fast-path=false", "herder", "lr", ["--linear-fast-path", "false"]))
     if have_mlserver:
@@ -535,6 +547,10 @@ def evaluate(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     if on and off:
         cost = 1 - on["rps"] / off["rps"]
         add("metrics cost (throughput)", cost, "<= 0.10", cost <= 0.10)
+    logged = _find(rows, "LR 1-row V2", "herder --payload-log (rate 1.0)")
+    if on and logged:
+        cost = 1 - logged["rps"] / on["rps"]
+        add("payload log at rate 1.0 (throughput)", cost, "<= 0.10", cost <= 0.10)
     herder_rows = [r for r in rows if r["server"].startswith("herder")]
     if herder_rows:
         rss = max(r["rss_mib_after_load"] for r in herder_rows)

@@ -215,6 +215,8 @@ CASES: list[Case] = [
     Case("modelversion-float-metric", "ModelVersion", _set("spec.metrics.accuracy", 0.97), "spec.metrics.accuracy"),
     Case("modelversion-missing-artifact", "ModelVersion", _del("spec.artifact"), "spec.artifact"),
     # ModelDeployment
+    Case("mdep-payload-flush-zero", "ModelDeployment", _set("spec.payloadLog.flushInterval", "0s"),
+         "spec.payloadLog.flushInterval"),
     Case("mdep-runtime", "ModelDeployment", _set("spec.runtime", "onnx"), "spec.runtime",
          expect=("Auto", "Skops")),
     Case("mdep-weights-not-increasing", "ModelDeployment", _set("spec.strategy.canary.steps.1.weight", 5),

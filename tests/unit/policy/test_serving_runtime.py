@@ -75,3 +75,24 @@ def test_the_trainers_summary_becomes_the_modelversions_onnx_fields() -> None:
     assert onnx_fields({"onnxFailure": "SVR pipeline not compiled"}, STORE) == {
         "onnxFailure": "SVR pipeline not compiled"}
     assert onnx_fields({}, STORE) == {}  # a trainer image from before compilation
+
+
+def test_a_payload_log_mounts_the_store_writable_and_names_the_pod() -> None:
+    from herder.resources.serving import PayloadLogParams
+
+    mv = {"spec": {"version": 3, "artifact": artifact(onnx=ONNX)}}
+    base = ServingParams(image="herder:dev", storage=Storage(claim="herder-store"))
+    logged = ServingParams(image="herder:dev", storage=Storage(claim="herder-store"),
+                           payload_log=PayloadLogParams("0.25", 2.0, ("email", "phone")))
+    plain = build_serving_deployment(OWNER, "stable", model_ref("iris", mv), 1, base)["spec"]["template"]["spec"]
+    pod = build_serving_deployment(OWNER, "stable", model_ref("iris", mv), 1, logged)["spec"]["template"]["spec"]
+    assert [m["readOnly"] for m in plain["containers"][0]["volumeMounts"] if m["name"] == "store"] == [True]
+    assert [m["readOnly"] for m in pod["containers"][0]["volumeMounts"] if m["name"] == "store"] == [False]
+    args = pod["containers"][0]["args"]
+    assert f"--payload-log=/var/lib/herder/store/payloads/{OWNER.namespace}" in args
+    assert "--payload-log-sample-rate=0.25" in args and "--payload-log-flush-seconds=2" in args
+    assert "--payload-log-exclude=email" in args and "--payload-log-exclude=phone" in args
+    assert not any(a.startswith("--payload-log") for a in plain["containers"][0]["args"])
+    env = {e["name"]: e for e in pod["containers"][0]["env"]}
+    assert env["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+    assert_restricted(pod)

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 import numpy as np
 import orjson
 
 from herder.serving.dataplane import DataPlaneSettings
-from herder.serving.payload_log import PayloadLog
 from tests.unit.serving.helpers import Client, make_client, metric_value, numeric_estimator
 
 ROWS = [[0.5, -0.2, 1], [-2.0, 0.3, 2], [1.5, 1.0, 0]]
@@ -227,30 +225,3 @@ def test_metrics_can_be_disabled(numeric_model) -> None:  # type: ignore[no-unty
         assert c.app.metrics.requests == {}
     finally:
         c.close()
-
-
-def test_payload_log_joins_with_feedback(numeric_model, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    log = PayloadLog(tmp_path / "payloads" / "log.jsonl", sample_rate=1.0)
-    c = make_client(numeric_model, payload_log=log)
-    try:
-        rid = c.request("POST", "/v1/models/m:predict", {"instances": ROWS}, {"x-request-id": "req-42"}).json()["id"]
-        assert rid == "req-42"
-        c.request("POST", "/v1/models/m:feedback", {"id": rid, "labels": [0, 0, 0]})
-    finally:
-        c.close()
-    records = [orjson.loads(line) for line in (tmp_path / "payloads" / "log.jsonl").read_bytes().splitlines()]
-    assert [r["kind"] for r in records] == ["prediction", "feedback"]
-    assert records[0]["id"] == records[1]["id"] == "req-42"
-    assert records[0]["inputs"] == [[float(v) for v in row] for row in ROWS]
-    assert records[1]["labels"] == [0, 0, 0]
-
-
-def test_payload_log_sampling_rate_zero_writes_nothing(numeric_model, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    log = PayloadLog(tmp_path / "log.jsonl", sample_rate=0.0)
-    c = make_client(numeric_model, payload_log=log)
-    try:
-        for _ in range(20):
-            c.request("POST", "/v1/models/m:predict", {"instances": ROWS})
-    finally:
-        c.close()
-    assert (tmp_path / "log.jsonl").read_bytes() == b""
