@@ -75,7 +75,7 @@ def test_payload_log_survives_graceful_deletion_and_sigkill(workspace: Workspace
     [ip] = wait_until(lambda: (ips := _logging_pods(ws)) and ips, 120, what="a serving pod with the payload log")
     pod = _pod(ws, ip)
     mount = next(m for m in pod["spec"]["containers"][0]["volumeMounts"] if m["name"] == "store")
-    assert mount["readOnly"] is False  # it writes its parts
+    assert mount.get("readOnly", False) is False  # it writes its parts (the API server omits false)
 
     # graceful: predictions and feedback, then the pod is deleted as a rollout or a drain would
     ids = _send(ip, 120, "graceful")
@@ -94,16 +94,13 @@ def test_payload_log_survives_graceful_deletion_and_sigkill(workspace: Workspace
 
     # SIGKILL: what was flushed (older than one interval) is kept, at most the last interval is lost
     [ip] = wait_until(lambda: (ips := _logging_pods(ws)) and ips, 120, what="the replacement pod")
-    before = len(_persisted(ws))
     flushed = _send(ip, 100, "kill")
     time.sleep(3.0)  # three flush intervals
     recent = _send(ip, 30, "recent")
     status = _pod(ws, ip)["status"]["containerStatuses"][0]
     os.kill(int(status["containerID"].rsplit("/", 1)[1]), signal.SIGKILL)
     time.sleep(1.0)
-    after = {r["id"] for r in _persisted(ws)}
-    assert set(flushed) <= after
-    lost = len(set(recent) - after)
-    assert 0 <= lost <= len(recent)
-    assert len(after) - before >= len(flushed)
+    after = {r["id"] for r in _persisted(ws) if r["kind"] == "prediction"}
+    assert set(flushed) <= after  # everything older than a flush interval survived the SIGKILL
+    assert set(after) <= set(ids) | set(flushed) | set(recent)  # and nothing was written twice or invented
     assert get(ws, "modeldeployment", "iris")["spec"]["payloadLog"]["flushInterval"] == "1s"

@@ -88,7 +88,8 @@ class PayloadLog:
     """Guards the buffer (the event loop appends, a flush takes it)."""
     _flushing: threading.Lock = field(default_factory=threading.Lock)
     """One flush at a time (the timer's and a full buffer's): part names and the hour's byte count stay exact."""
-    _hour: str = ""
+    _hour: int = -1
+    """The hour (epoch seconds // 3600) that ``_hour_bytes`` counts."""
     _hour_bytes: int = 0
     _seq: int = 0
     _task: asyncio.Task[None] | None = None
@@ -114,7 +115,7 @@ class PayloadLog:
 
     def _budget_factor(self) -> float:
         """1 until half the hour's byte budget is used, then falling linearly to 0 at the budget."""
-        if self._hour != self._hour_key(self.clock()):
+        if self._hour != int(self.clock() // 3600):
             return 1.0
         used = self._hour_bytes / self.max_bytes_per_hour
         return 1.0 if used <= 0.5 else max(0.0, 2.0 * (1.0 - used))
@@ -147,8 +148,8 @@ class PayloadLog:
 
     # ---------------------------------------------------------------- writer side (any thread)
     @staticmethod
-    def _hour_key(ts: float) -> str:
-        return time.strftime("dt=%Y-%m-%d/hour=%H", time.gmtime(ts))
+    def _hour_dir(hour: int) -> str:
+        return time.strftime("dt=%Y-%m-%d/hour=%H", time.gmtime(hour * 3600))
 
     def flush(self) -> int:
         """Write the buffered records as parts (one per hour they fall in); returns how many were written."""
@@ -160,9 +161,9 @@ class PayloadLog:
             records, self._buffer = self._buffer, []
         if not records:
             return 0
-        by_hour: dict[str, list[dict[str, Any]]] = {}
+        by_hour: dict[int, list[dict[str, Any]]] = {}
         for record in records:
-            by_hour.setdefault(self._hour_key(float(record["ts"])), []).append(record)
+            by_hour.setdefault(int(float(record["ts"]) // 3600), []).append(record)
         done = 0
         for hour, batch in sorted(by_hour.items()):
             try:
@@ -179,10 +180,10 @@ class PayloadLog:
             done += len(batch)
         return done
 
-    def _put(self, hour: str, batch: list[dict[str, Any]], data: bytes) -> None:
+    def _put(self, hour: int, batch: list[dict[str, Any]], data: bytes) -> None:
         self._seq += 1
         name = f"{self.pod}-{int(float(batch[0]['ts']) * 1000)}-{self._seq:06d}.parquet"
-        uri = "/".join([self.root.rstrip("/"), self.model, f"v{self.version}", hour, name])
+        uri = "/".join([self.root.rstrip("/"), self.model, f"v{self.version}", self._hour_dir(hour), name])
         if "://" not in uri or uri.startswith("file://"):
             path = Path(uri.removeprefix("file://"))
             path.parent.mkdir(parents=True, exist_ok=True)

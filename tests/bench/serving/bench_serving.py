@@ -424,10 +424,13 @@ def _find(rows: list[dict[str, Any]], scenario: str, server: str) -> dict[str, A
 
 
 def inprocess_metrics_cost(models: dict[str, dict[str, str]], requests: int = 20000) -> dict[str, float]:
-    """Server-side cost per request with and without metrics, measured in-process (ASGI call, no sockets).
+    """Server-side cost per request with and without metrics, and with the payload log at rate 1.0, measured
+    in-process (ASGI call, no sockets).
 
     Loopback throughput on a shared 2-core machine is too noisy to resolve a few percent; this measures the
-    same code path without the network, alternating on/off five times and keeping the best of each.
+    same code path without the network, alternating the variants eight times and keeping the best of each. The
+    payload log's flushes (parquet encoding, normally on a worker thread) run inline every 5,000 requests, so
+    their CPU is counted too.
     """
     import asyncio
 
@@ -436,12 +439,14 @@ def inprocess_metrics_cost(models: dict[str, dict[str, str]], requests: int = 20
     from herder.serving.dataplane import DataPlane
     from herder.serving.loading import load_served_model
     from herder.serving.metrics import ServerMetrics
+    from herder.serving.payload_log import PayloadLog
 
     model = models["lr"]
-    with tempfile.TemporaryDirectory() as cache:
-        config = parse_config(["--model-uri", model["skops"], "--sha256", model["sha256"], "--metadata-uri",
-                               model["metadata"], "--model-name", "lr", "--cache-dir", cache], {})  # fmt: skip
-        served = load_served_model(config)
+    scratch = Path(tempfile.mkdtemp(prefix="herder-bench-inproc-"))
+    config = parse_config(["--model-uri", model["skops"], "--sha256", model["sha256"], "--metadata-uri",
+                           model["metadata"], "--model-name", "lr", "--cache-dir", str(scratch / "cache")],
+                          {})  # fmt: skip
+    served = load_served_model(config)
     body = json.dumps(V2_BODY).encode()
     scope = {"type": "http", "method": "POST", "path": "/v2/models/lr/infer",
              "headers": [(b"content-length", str(len(body)).encode())]}  # fmt: skip
@@ -452,15 +457,22 @@ def inprocess_metrics_cost(models: dict[str, dict[str, str]], requests: int = 20
     async def send(message: dict[str, Any]) -> None:
         return None
 
+    logs = {"payload": PayloadLog(str(scratch / "payloads"), 1.0, model="lr", version="1", pod="bench")}
     apps = {}
-    for enabled in (True, False):
+    for variant, enabled in (("on", True), ("off", False), ("payload", True)):
         metrics = ServerMetrics(model=served, enabled=enabled)
-        apps[enabled] = HerderApp(model=served, dataplane=DataPlane(model=served, metrics=metrics), metrics=metrics)
+        dataplane = DataPlane(model=served, metrics=metrics, payload_log=logs.get(variant))
+        apps[variant] = HerderApp(model=served, dataplane=dataplane, metrics=metrics)
 
-    async def per_request_us(app: HerderApp) -> float:
+    async def per_request_us(variant: str) -> float:
+        app, log = apps[variant], logs.get(variant)
         start = time.perf_counter()
-        for _ in range(requests):
+        for i in range(requests):
             await app(dict(scope), receive, send)
+            if log is not None and i % 5000 == 4999:
+                log.flush()
+        if log is not None:
+            log.flush()
         return (time.perf_counter() - start) / requests * 1e6
 
     import gc
@@ -468,13 +480,16 @@ def inprocess_metrics_cost(models: dict[str, dict[str, str]], requests: int = 20
     gc.collect()
     gc.freeze()  # as herder serve does after loading
     loop = asyncio.new_event_loop()
-    timings: dict[bool, list[float]] = {True: [], False: []}
-    for index in range(8):  # alternate the order so drift in background load hits both alike
-        for enabled in (True, False) if index % 2 == 0 else (False, True):
-            timings[enabled].append(loop.run_until_complete(per_request_us(apps[enabled])))
+    timings: dict[str, list[float]] = {v: [] for v in apps}
+    order = list(apps)
+    for index in range(8):  # rotate the order so drift in background load hits every variant alike
+        for variant in order[index % 3:] + order[:index % 3]:
+            timings[variant].append(loop.run_until_complete(per_request_us(variant)))
     loop.close()
-    on, off = min(timings[True]), min(timings[False])
-    return {"metrics_on_us": round(on, 2), "metrics_off_us": round(off, 2), "cost_fraction": round(on / off - 1, 4)}
+    shutil.rmtree(scratch, ignore_errors=True)
+    on, off, logged = (min(timings[v]) for v in ("on", "off", "payload"))
+    return {"metrics_on_us": round(on, 2), "metrics_off_us": round(off, 2), "cost_fraction": round(on / off - 1, 4),
+            "payload_log_us": round(logged, 2), "payload_log_cost_fraction": round(logged / on - 1, 4)}
 
 
 def startup(models: dict[str, dict[str, str]], runs: int, scratch: Path) -> list[dict[str, Any]]:
@@ -641,6 +656,8 @@ def main() -> int:
     inproc = inprocess_metrics_cost(models, 5000 if args.quick else 20000)
     targets.append({"target": "metrics cost in-process (per request)", "value": inproc["cost_fraction"],
                     "goal": "<= 0.10", "met": inproc["cost_fraction"] <= 0.10})  # fmt: skip
+    targets.append({"target": "payload log (rate 1.0) cost in-process", "value": inproc["payload_log_cost_fraction"],
+                    "goal": "<= 0.10", "met": inproc["payload_log_cost_fraction"] <= 0.10})  # fmt: skip
     print()
     print(f"{'scenario':<12} {'server':<32} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8} {'RSS MiB':>8}")
     for r in rows:
@@ -650,7 +667,7 @@ def main() -> int:
         )
     print()
     print(f"in-process server cost per V2 request: {inproc['metrics_on_us']} us with metrics, "
-          f"{inproc['metrics_off_us']} us without")  # fmt: skip
+          f"{inproc['metrics_off_us']} us without, {inproc['payload_log_us']} us with the payload log")  # fmt: skip
     for t in targets:
         mark = {True: "MET", False: "MISSED", None: "n/a"}[t["met"]]
         print(f"{t['target']:<42} {t['value']!s:>10}  goal {t['goal']:<8} {mark}")
